@@ -1,0 +1,45 @@
+"""The one place that decides who may do what to which session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from realtime.codes import ErrorCode, RequestError
+from realtime.connection import Identity
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    JOIN_LEARNER = "join_learner"
+    OBSERVE = "observe"
+    WORK = "work"  # edit, run, ask the tutor, request hints
+    CANCEL_RUN = "cancel_run"
+    END = "end"
+
+
+@dataclass(frozen=True)
+class SessionFacts:
+    learner: str
+    mentors: frozenset[str] = frozenset()
+
+
+def allowed(who: Identity, action: Action, session: SessionFacts | None = None) -> bool:
+    admin = "admin" in who.roles
+    if action is Action.CREATE:
+        return "learner" in who.roles
+    if session is None:
+        return False
+    owner = who.user == session.learner
+    if action in (Action.JOIN_LEARNER, Action.WORK):
+        return owner
+    if action is Action.OBSERVE:
+        return admin or who.user in session.mentors
+    if action in (Action.CANCEL_RUN, Action.END):
+        return owner or admin
+    return False
+
+
+def require(who: Identity, action: Action, session: SessionFacts | None = None) -> None:
+    if not allowed(who, action, session):
+        raise RequestError(ErrorCode.FORBIDDEN, "you may not do that in this session")

@@ -1,0 +1,236 @@
+"""A session's state, folded from its events in seq order: what a snapshot shows and what the
+tutor and the ladder decide from. Pure: no I/O."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from realtime.envelope import Event, Role
+from tutor.ladder import HintLadder, LadderState
+from tutor.reading import FailedCase, RunEvidence
+
+# A snapshot carries the last runs and the tail of their output, not all of history.
+SNAPSHOT_RUNS = 20
+SNAPSHOT_OUTPUT_CHARS = 64 * 1024
+STDERR_TAIL_CHARS = 4 * 1024
+
+
+class Phase(StrEnum):
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+class IllegalTransition(Exception):
+    pass
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    mode: str
+    language: str
+    output: list[dict[str, str]] = field(default_factory=list)
+    output_chars: int = 0
+    truncated: bool = False
+    stderr_tail: str = ""
+    finished: dict[str, Any] | None = None
+
+    def add_output(self, stream: str, chunk: str) -> None:
+        if stream == "stderr":
+            self.stderr_tail = (self.stderr_tail + chunk)[-STDERR_TAIL_CHARS:]
+        if self.output_chars + len(chunk) > SNAPSHOT_OUTPUT_CHARS:
+            self.truncated = True
+            return
+        self.output.append({"stream": stream, "chunk": chunk})
+        self.output_chars += len(chunk)
+
+
+@dataclass
+class Turn:
+    turn_id: str
+    question: str
+    answer: str = ""
+    done: bool = False
+
+
+@dataclass
+class SessionState:
+    sid: str
+    learner: str
+    question_id: str
+    epoch: int = 0
+    seq: int = 0
+    phase: Phase = Phase.ACTIVE
+    end_reason: str | None = None
+    code: str = ""
+    runs: OrderedDict[str, RunRecord] = field(default_factory=OrderedDict)
+    active_run: str | None = None
+    turns: OrderedDict[str, Turn] = field(default_factory=OrderedDict)
+    active_turn: str | None = None
+    hints: list[dict[str, Any]] = field(default_factory=list)
+    ladder: LadderState = field(default_factory=LadderState)
+    present: dict[tuple[str, str], str] = field(default_factory=dict)
+    last_activity_ms: int = 0
+
+    @property
+    def ended(self) -> bool:
+        return self.phase is Phase.ENDED
+
+    def apply(self, event: Event) -> bool:
+        """Fold one event in; False for one already applied (a duplicate delivery)."""
+        if event.seq <= self.seq and event.epoch == self.epoch:
+            return False
+        if self.ended:
+            raise IllegalTransition(f"{event.kind} after the session ended")
+        self.epoch, self.seq = event.epoch, event.seq
+        if event.by.role in (Role.LEARNER,):
+            self.last_activity_ms = event.ts
+        handler = _REDUCERS.get(event.kind)
+        if handler is not None:
+            handler(self, event)
+        return True
+
+    def snapshot(self, question: dict[str, Any]) -> dict[str, Any]:
+        runs = list(self.runs.values())[-SNAPSHOT_RUNS:]
+        return {
+            "question": question,
+            "code": self.code,
+            "runs": [
+                {"run_id": r.run_id, "mode": r.mode, "language": r.language,
+                 "output": r.output, "truncated": r.truncated, "finished": r.finished}
+                for r in runs
+            ],
+            "conversation": [
+                {"turn_id": t.turn_id, "question": t.question, "answer": t.answer, "done": t.done}
+                for t in self.turns.values()
+            ],
+            "hints": self.hints,
+            "hint_level": self.ladder.level,
+            "present": [{"user": u, "role": r, "name": n} for (u, r), n in self.present.items()],
+            "ended": self.ended,
+            "end_reason": self.end_reason,
+        }
+
+    def evidence(self) -> RunEvidence | None:
+        """The last finished run, as the tutor may speak of it."""
+        for record in reversed(self.runs.values()):
+            if record.finished is not None:
+                return _evidence(record)
+        return None
+
+    def asked(self) -> frozenset[str]:
+        return frozenset(t.answer for t in self.turns.values())
+
+
+def _evidence(record: RunRecord) -> RunEvidence:
+    finished = record.finished or {}
+    tests = finished.get("tests") or []
+    first = next((t for t in tests if not t["passed"] and not t.get("hidden")), None)
+    failure = None
+    if first is not None:
+        failure = FailedCase(first["name"], first.get("input", []), first.get("expected"),
+                             first.get("got"), first.get("error"))
+    return RunEvidence(
+        mode=record.mode,
+        exit_code=finished.get("exit_code"),
+        limit=finished.get("limit"),
+        stderr_tail=record.stderr_tail,
+        first_failure=failure,
+        hidden_failed=sum(1 for t in tests if t.get("hidden") and not t["passed"]),
+        tests_total=len(tests),
+        tests_passed=sum(1 for t in tests if t["passed"]),
+    )
+
+
+_ladder = HintLadder()
+
+
+def _presence_join(state: SessionState, event: Event) -> None:
+    d = event.data
+    state.present[(d["user"], d["role"])] = d.get("name", "")
+
+
+def _presence_leave(state: SessionState, event: Event) -> None:
+    state.present.pop((event.data["user"], event.data["role"]), None)
+
+
+def _code_updated(state: SessionState, event: Event) -> None:
+    if "code" in event.data:
+        state.code = event.data["code"]
+
+
+def _run_started(state: SessionState, event: Event) -> None:
+    d = event.data
+    state.runs[d["run_id"]] = RunRecord(d["run_id"], d["mode"], d.get("language", "python"))
+    state.active_run = d["run_id"]
+    while len(state.runs) > SNAPSHOT_RUNS * 2:
+        state.runs.popitem(last=False)
+
+
+def _run_output(state: SessionState, event: Event) -> None:
+    record = state.runs.get(event.data["run_id"])
+    if record is not None:
+        record.add_output(event.data["stream"], event.data["chunk"])
+
+
+def _run_finished(state: SessionState, event: Event) -> None:
+    d = event.data
+    record = state.runs.get(d["run_id"])
+    if record is not None:
+        record.finished = d
+    if state.active_run == d["run_id"]:
+        state.active_run = None
+    tests = d.get("tests") or []
+    test = record is not None and record.mode == "test"
+    passed = bool(tests) and all(t["passed"] for t in tests) and d.get("limit") is None
+    state.ladder = _ladder.attempted(state.ladder, test=test, passed=passed)
+
+
+def _turn_start(state: SessionState, event: Event) -> None:
+    turn = Turn(event.data["turn_id"], event.data.get("question", ""))
+    state.turns[turn.turn_id] = turn
+    state.active_turn = turn.turn_id
+
+
+def _turn_delta(state: SessionState, event: Event) -> None:
+    turn = state.turns.get(event.data["turn_id"])
+    if turn is not None:
+        turn.answer += event.data["text"]
+
+
+def _turn_end(state: SessionState, event: Event) -> None:
+    turn = state.turns.get(event.data["turn_id"])
+    if turn is not None:
+        turn.done = True
+    if state.active_turn == event.data["turn_id"]:
+        state.active_turn = None
+
+
+def _hint_given(state: SessionState, event: Event) -> None:
+    state.ladder = _ladder.hint_given(state.ladder, event.data["level"])
+    state.hints.append({"level": event.data["level"], "text": event.data["text"]})
+
+
+def _ended(state: SessionState, event: Event) -> None:
+    state.phase = Phase.ENDED
+    state.end_reason = event.data.get("reason")
+    state.active_run = None
+    state.active_turn = None
+
+
+_REDUCERS = {
+    "presence.join": _presence_join,
+    "presence.leave": _presence_leave,
+    "code.updated": _code_updated,
+    "run.started": _run_started,
+    "run.output": _run_output,
+    "run.finished": _run_finished,
+    "tutor.turn.start": _turn_start,
+    "tutor.delta": _turn_delta,
+    "tutor.turn.end": _turn_end,
+    "hint.given": _hint_given,
+    "session.ended": _ended,
+}

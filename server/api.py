@@ -1,0 +1,111 @@
+"""HTTP routes beside the socket: questions, one's sessions, a session's trace, health."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from realtime.codes import ErrorCode
+from realtime.connection import Identity
+from realtime.rights import Action, SessionFacts, allowed
+from server.accounts import error
+from server.node import Node
+from server.tokens import InvalidToken
+
+
+def bearer(request: Request) -> Identity | None:
+    node: Node = request.app.state.node
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    try:
+        claims = node.tokens.verify(token.strip())
+    except InvalidToken:
+        return None
+    return Identity(claims.user, claims.name, claims.roles, claims.expires_at)
+
+
+def _unauthenticated() -> JSONResponse:
+    return error(401, ErrorCode.UNAUTHENTICATED, "log in first (a Bearer access token)")
+
+
+async def questions(request: Request) -> JSONResponse:
+    if bearer(request) is None:
+        return _unauthenticated()
+    node: Node = request.app.state.node
+    return JSONResponse(node.bank.summaries())
+
+
+async def question(request: Request) -> JSONResponse:
+    if bearer(request) is None:
+        return _unauthenticated()
+    node: Node = request.app.state.node
+    found = node.bank.for_learner(request.path_params["qid"])
+    if found is None:
+        return error(404, ErrorCode.NOT_FOUND, "no such question")
+    return JSONResponse(found)
+
+
+async def my_sessions(request: Request) -> JSONResponse:
+    who = bearer(request)
+    if who is None:
+        return _unauthenticated()
+    node: Node = request.app.state.node
+    listed = []
+    for record in await node.sessions.of_learner(who.user):
+        q = node.bank.get(record.question_id)
+        listed.append({"sid": record.sid, "question_id": record.question_id,
+                       "title": q.title if q else record.question_id,
+                       "created_at": record.created_at.isoformat(),
+                       "ended_at": record.ended_at.isoformat() if record.ended_at else None})
+    return JSONResponse(listed)
+
+
+async def trace(request: Request) -> JSONResponse:
+    who = bearer(request)
+    if who is None:
+        return _unauthenticated()
+    node: Node = request.app.state.node
+    sid = request.path_params["sid"]
+    record = await node.sessions.get(sid)
+    if record is None:
+        return error(404, ErrorCode.NOT_FOUND, "no stored trace for this session")
+    if not allowed(who, Action.OBSERVE, SessionFacts(record.learner)) and who.user != \
+            record.learner:
+        return error(403, ErrorCode.FORBIDDEN, "you may not read this session")
+    try:
+        after = int(request.query_params.get("after", "0"))
+        limit = min(max(int(request.query_params.get("limit", "1000")), 1), 5000)
+    except ValueError:
+        return error(400, ErrorCode.BAD_REQUEST, "after and limit are whole numbers")
+    events = await node.traces.events(sid, after=after, limit=limit)
+    for event in events:
+        if event.get("private_to") not in (None, who.user) and event["by"]["user"] != who.user:
+            event["data"] = {"redacted": True}
+    following = events[-1]["seq"] if len(events) == limit else None
+    return JSONResponse({"sid": sid, "events": events, "next_after": following})
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"ok": True})
+
+
+async def readyz(request: Request) -> Response:
+    node: Node = request.app.state.node
+    try:
+        await node.pool.fetchval("SELECT 1")
+    except Exception:
+        return JSONResponse({"ok": False, "postgres": False}, status_code=503)
+    return JSONResponse({"ok": True, "postgres": True, "trace_lag": node.trace_writer.lag})
+
+
+routes = [
+    Route("/api/questions", questions),
+    Route("/api/questions/{qid}", question),
+    Route("/api/me/sessions", my_sessions),
+    Route("/api/sessions/{sid}/trace", trace),
+    Route("/healthz", healthz),
+    Route("/readyz", readyz),
+]

@@ -1,0 +1,97 @@
+"""The `wingman` command: serve a node, migrate, add users, load the question bank."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+
+from server.settings import Settings
+
+ROLES = ("learner", "mentor", "admin")
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
+        ws="websockets-sansio", lifespan="on", log_level="info",
+        ws_max_size=settings.max_frame_bytes,
+        ws_ping_interval=settings.ws_ping_interval_seconds,
+        ws_ping_timeout=settings.ws_ping_timeout_seconds,
+        ws_per_message_deflate=settings.ws_deflate,
+        timeout_graceful_shutdown=15,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    from server.node import prepare_database
+
+    pool = await prepare_database(settings)
+    await pool.close()
+    print("database is up to date, question bank loaded")
+    return 0
+
+
+async def _add_user(settings: Settings, email: str, role: str, name: str | None) -> int:
+    from server.node import prepare_database
+    from server.passwords import hash_password, password_problem
+    from storage.users import EmailTaken, UserStore
+
+    password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline()
+    password = password.rstrip("\n")
+    problem = password_problem(password)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    pool = await prepare_database(settings)
+    try:
+        roles = [role] if role == "learner" else [role, "learner"]
+        user = await UserStore(pool).add(email, name or email.split("@")[0], hash_password(password),
+                                         roles, consent=role == "learner")
+    except EmailTaken:
+        print(f"error: {email} exists already", file=sys.stderr)
+        return 1
+    finally:
+        await pool.close()
+    print(f"added {user.id} with roles {', '.join(user.roles)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wingman", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="start one node")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--node-id")
+    commands.add_parser("migrate", help="apply migrations and load the question bank")
+    user = commands.add_parser("user", help="manage accounts")
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    add = user_commands.add_parser("add", help="add an account; the password is read from stdin")
+    add.add_argument("email")
+    add.add_argument("--role", choices=ROLES, default="learner")
+    add.add_argument("--name")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    overrides = {k: v for k, v in {"host": getattr(args, "host", None),
+                                   "port": getattr(args, "port", None),
+                                   "node_id": getattr(args, "node_id", None)}.items() if v}
+    settings = Settings(**overrides)
+    if args.command == "serve":
+        return _serve(settings)
+    if args.command == "migrate":
+        return asyncio.run(_migrate(settings))
+    return asyncio.run(_add_user(settings, args.email, args.role, args.name))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

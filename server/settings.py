@@ -1,0 +1,70 @@
+"""Every setting of a node, read once from the environment, as operators name them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SandboxBackend(StrEnum):
+    AUTO = "auto"
+    PROCESS = "process"
+    DOCKER = "docker"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # Where the laptop defaults keep their state (embedded Postgres, the generated signing secret).
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    node_id: str = "node-1"
+    # Origins a browser may open /ws from; empty means "the server's own origin" only.
+    allowed_origins: list[str] = Field(default_factory=list)
+
+    secret_key: str | None = None
+    jwt_issuer: str = "socraticwingman"
+    jwt_audience: str = "socraticwingman.ws"
+    access_token_seconds: int = 15 * 60
+    auth_frame_timeout_seconds: float = 10.0
+
+    # Wire limits (PROTOCOL.md).
+    max_frame_bytes: int = 256 * 1024
+    max_code_bytes: int = 64 * 1024
+    max_text_bytes: int = 4 * 1024
+    max_stdin_bytes: int = 64 * 1024
+    send_queue_bytes: int = 4 * 1024 * 1024
+    # Small JSON frames gain little from deflate, and each compressor costs ~100 KiB per socket.
+    ws_deflate: bool = False
+    ws_ping_interval_seconds: float = 20.0
+    ws_ping_timeout_seconds: float = 40.0
+    bad_frames_before_close: int = 20
+    idempotency_seconds: float = 600.0
+
+    sandbox_backend: SandboxBackend = SandboxBackend.AUTO
+    sandbox_slots: int = 4
+    sandbox_queue: int = 32
+    run_wall_seconds: float = 10.0
+    run_memory_bytes: int = 256 * 1024 * 1024
+    run_processes: int = 64
+    run_output_bytes: int = 1024 * 1024
+
+    session_idle_seconds: float = 30 * 60
+    history_events: int = 10_000
+    trace_batch: int = 500
+    trace_flush_seconds: float = 0.1
+    trace_queue_events: int = 200_000
+    # Pause between streamed tutor deltas, so a reply reads as it is produced.
+    tutor_delta_seconds: float = 0.04
+
+    def data_path(self, *parts: str) -> Path:
+        path = self.data_dir.joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path

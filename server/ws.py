@@ -1,0 +1,198 @@
+"""The /ws endpoint: handshake checks, the auth frame, then one task group per connection
+(reader, writer, token expiry); the first to end cancels the others."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from realtime.codes import CloseCode, ErrorCode, RequestError
+from realtime.connection import Connection, Identity
+from realtime.frames import BadFrame, FieldLimits, decode_request, encode_error, encode_reply
+from realtime.requests import AnyRequest, Auth, SessionJoin
+from server.handlers import HANDLERS, Replied
+from server.node import Node
+from server.tokens import InvalidToken
+
+log = logging.getLogger("wingman.ws")
+SUBPROTOCOL = "wingman.v1"
+
+
+def origin_allowed(node: Node, origin: str | None, host: str | None) -> bool:
+    """Browsers send Origin; other clients may not. A browser must come from an allowed site."""
+    if origin is None:
+        return True
+    if origin in node.settings.allowed_origins:
+        return True
+    return bool(host) and urlsplit(origin).netloc == host
+
+
+async def endpoint(websocket: WebSocket) -> None:
+    node: Node = websocket.app.state.node
+    if not origin_allowed(node, websocket.headers.get("origin"), websocket.headers.get("host")):
+        await websocket.close(code=CloseCode.FORBIDDEN)
+        return
+    if SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
+        await websocket.close(code=CloseCode.POLICY)
+        return
+    await websocket.accept(subprotocol=SUBPROTOCOL)
+    identity = await _authenticate(node, websocket)
+    if identity is None:
+        return
+    conn = Connection(identity, node.settings.send_queue_bytes)
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_write, websocket, conn, tasks.cancel_scope)
+            tasks.start_soon(_expire, conn)
+            await _read(node, websocket, conn)
+            tasks.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await node.hub.disconnect(conn)
+
+
+async def _authenticate(node: Node, websocket: WebSocket) -> Identity | None:
+    limits = _limits(node)
+    with anyio.move_on_after(node.settings.auth_frame_timeout_seconds):
+        try:
+            message = await websocket.receive()
+        except WebSocketDisconnect:
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        frame = message.get("text") or message.get("bytes") or b""
+        try:
+            request = decode_request(frame, limits)
+        except BadFrame as err:
+            await _refuse(websocket, err.ref, "the first frame must be a valid `auth` request")
+            return None
+        if not isinstance(request, Auth):
+            await _refuse(websocket, request.ref, "the first frame must be `auth`")
+            return None
+        try:
+            identity = _identity(node, request.token)
+        except RequestError as err:
+            await websocket.send_text(encode_error(request.ref, err).decode())
+            await websocket.close(code=CloseCode.UNAUTHENTICATED)
+            return None
+        await websocket.send_text(encode_reply(request.ref, _auth_data(identity)).decode())
+        return identity
+    await _refuse(websocket, None, "no `auth` frame within the time allowed")
+    return None
+
+
+async def _refuse(websocket: WebSocket, ref: Any, message: str) -> None:
+    error = RequestError(ErrorCode.UNAUTHENTICATED, message)
+    await websocket.send_text(encode_error(ref, error).decode())
+    await websocket.close(code=CloseCode.UNAUTHENTICATED)
+
+
+def _identity(node: Node, token: str) -> Identity:
+    try:
+        claims = node.tokens.verify(token)
+    except InvalidToken:
+        raise RequestError(ErrorCode.UNAUTHENTICATED, "the token is invalid or expired") from None
+    return Identity(claims.user, claims.name, claims.roles, claims.expires_at)
+
+
+def _auth_data(identity: Identity) -> dict[str, Any]:
+    return {"user": identity.user, "name": identity.name, "roles": sorted(identity.roles),
+            "expires_at": identity.expires_at}
+
+
+def _limits(node: Node) -> FieldLimits:
+    s = node.settings
+    return FieldLimits(code_bytes=s.max_code_bytes, text_bytes=s.max_text_bytes,
+                       stdin_bytes=s.max_stdin_bytes)
+
+
+async def _read(node: Node, websocket: WebSocket, conn: Connection) -> None:
+    limits = _limits(node)
+    bad_in_a_row = 0
+    while conn.close_code is None:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        frame = message.get("text")
+        if frame is None:
+            conn.send(encode_error(None, RequestError(ErrorCode.BAD_REQUEST,
+                                                      "frames must be text (JSON)")))
+            bad_in_a_row += 1
+        else:
+            try:
+                request = decode_request(frame, limits)
+            except BadFrame as err:
+                conn.send(encode_error(err.ref, err))
+                bad_in_a_row += 1
+            else:
+                bad_in_a_row = 0
+                await _serve(node, conn, request)
+        if bad_in_a_row >= node.settings.bad_frames_before_close:
+            conn.close(CloseCode.POLICY, "too many malformed frames")
+
+
+async def _serve(node: Node, conn: Connection, request: AnyRequest) -> None:
+    try:
+        if isinstance(request, Auth):
+            result: dict[str, Any] | Replied = _renew(node, conn, request)
+        else:
+            handler = HANDLERS[type(request)]
+            # A join is harmless to repeat and replies itself, so keys do not apply to it.
+            if request.key and not isinstance(request, SessionJoin):
+                key = f"{type(request).__name__}:{request.key}"
+                result = await node.replies.once(conn.user, key, lambda: _as_data(
+                    handler(node, conn, request)))
+            else:
+                result = await handler(node, conn, request)
+    except RequestError as err:
+        conn.send(encode_error(request.ref, err))
+        return
+    except Exception:
+        log.exception("request %s failed", type(request).__name__)
+        conn.send(encode_error(request.ref, RequestError(ErrorCode.INTERNAL,
+                                                         "something went wrong on our side")))
+        return
+    if not isinstance(result, Replied):
+        conn.send(encode_reply(request.ref, result))
+
+
+async def _as_data(pending: Any) -> dict[str, Any]:
+    result = await pending
+    return result if isinstance(result, dict) else {}
+
+
+def _renew(node: Node, conn: Connection, request: Auth) -> dict[str, Any]:
+    identity = _identity(node, request.token)
+    if identity.user != conn.user:
+        raise RequestError(ErrorCode.FORBIDDEN, "a renewal must be for the same user")
+    conn.identity = identity
+    return _auth_data(identity)
+
+
+async def _write(websocket: WebSocket, conn: Connection, scope: anyio.CancelScope) -> None:
+    try:
+        while True:
+            frame = await conn.next_frame()
+            if frame is None:
+                break
+            await websocket.send_text(frame.decode())
+        code = conn.close_code or CloseCode.NORMAL
+        await websocket.close(code=code, reason=conn.close_reason[:120])
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass
+    finally:
+        scope.cancel()
+
+
+async def _expire(conn: Connection) -> None:
+    while True:
+        left = conn.identity.expires_at - time.time()
+        if left <= 0:
+            conn.close(CloseCode.UNAUTHENTICATED, "the token expired")
+            return
+        await anyio.sleep(min(left, 60.0))

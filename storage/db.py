@@ -1,0 +1,45 @@
+"""The Postgres connection: the configured one, or the embedded one a laptop gets by default."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import anyio
+import asyncpg
+
+log = logging.getLogger("wingman.storage")
+
+if TYPE_CHECKING:
+    Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+else:
+    Pool = asyncpg.Pool
+
+
+def embedded_url(folder: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL 16 with pgvector kept in `folder`."""
+    import pgserver  # imported here: only the laptop default needs it
+
+    folder.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(  # type: ignore[attr-defined]
+       str(folder.resolve()), cleanup_mode="stop")
+    return str(server.get_uri())
+
+
+async def open_pool(url: str, min_size: int = 1, max_size: int = 10) -> Pool:
+    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init)
+    log.info("postgres pool open")
+    return pool
+
+
+async def _init(connection: asyncpg.Connection[Any]) -> None:
+    await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads,
+                                    schema="pg_catalog")
+
+
+async def resolve_url(configured: str | None, data_dir: Path) -> str:
+    if configured:
+        return configured
+    return await anyio.to_thread.run_sync(embedded_url, data_dir / "postgres")

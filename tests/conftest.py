@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.components import RunningNode, postgres_url, running_node
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return postgres_url(tmp_path_factory.mktemp("pg"))
+
+
+@pytest.fixture(scope="session")
+def node(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
+    """One real node for the tests that only need one."""
+    with running_node(database_url, tmp_path_factory.mktemp("node")) as running:
+        yield running
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    folder = Path(__file__).resolve().parent.parent / "artifacts"
+    folder.mkdir(exist_ok=True)
+    return folder
