@@ -15,6 +15,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from tests.components import RunningNode
 
 _emails = itertools.count(1)
+# Every client a test opened, closed after the test whatever happened in it.
+OPEN: list[Client] = []
 
 
 @dataclass
@@ -102,6 +104,7 @@ async def open_client(node: RunningNode, token: str | None, origin: str | None =
     ws = await connect(node.ws_url, subprotocols=["wingman.v1"],  # type: ignore[list-item]
                        additional_headers=headers, max_size=2**24)
     client = Client(ws)
+    OPEN.append(client)
     if authenticate:
         answer = await client.request("auth", token=token)
         assert answer["ok"], answer

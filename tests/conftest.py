@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.client import OPEN
 from tests.components import RunningNode, postgres_url, running_node
 
 
@@ -25,3 +26,10 @@ def artifacts() -> Path:
     folder = Path(__file__).resolve().parent.parent / "artifacts"
     folder.mkdir(exist_ok=True)
     return folder
+
+
+@pytest.fixture(autouse=True)
+async def close_clients() -> AsyncIterator[None]:
+    yield
+    while OPEN:
+        await OPEN.pop().ws.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,9 +80,13 @@ class CodeShape:
 
 def read_code(code: str, function: str) -> CodeShape:
     try:
-        tree = ast.parse(code)
-    except SyntaxError as err:
-        return CodeShape(False, err.lineno, False, False, False, False, False, False)
+        with warnings.catch_warnings():
+            # Learner code may carry odd escapes; a warning about them is not ours to raise.
+            warnings.simplefilter("ignore")
+            tree = ast.parse(code)
+    except (SyntaxError, ValueError) as err:
+        line = err.lineno if isinstance(err, SyntaxError) else None
+        return CodeShape(False, line, False, False, False, False, False, False)
     target = next(
         (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == function), None
     )
