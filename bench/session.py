@@ -18,17 +18,17 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.client import Client, open_client, register  # noqa: E402
-from tests.components import RunningNode, postgres_url, running_node  # noqa: E402
+from tests.client import Client, open_client, register
+from tests.components import RunningNode, postgres_url, running_node
 
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def first_output(node: RunningNode, runs: int) -> list[float]:
-    client = await open_client(node, register(node).token)
+    client = await open_client(node, (await register(node)).token)
     sid = (await client.ok("session.create", question_id="two-sum"))["sid"]
     await client.ok("session.join", sid=sid, role="learner")
     timings = []
@@ -45,7 +45,7 @@ async def first_output(node: RunningNode, runs: int) -> list[float]:
 async def learners(node: RunningNode, count: int, seconds: float) -> dict[str, float]:
     clients: list[tuple[Client, str]] = []
     for _ in range(count):
-        client = await open_client(node, register(node).token)
+        client = await open_client(node, (await register(node)).token)
         sid = (await client.ok("session.create", question_id="two-sum"))["sid"]
         await client.ok("session.join", sid=sid, role="learner")
         clients.append((client, sid))
@@ -62,7 +62,7 @@ async def learners(node: RunningNode, count: int, seconds: float) -> dict[str, f
             n += 1
             sent = time.time() * 1000
             await client.ok("code.update", sid=sid, code=f"# edit {n}")
-            event = await client.until("code.updated", code=f"# edit {n}")
+            await client.until("code.updated", code=f"# edit {n}")
             latencies.append(time.time() * 1000 - sent)
             delivered += 1
             client.events.clear()

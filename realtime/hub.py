@@ -208,7 +208,10 @@ class SessionHub:
         if live is None:
             return
         member = live.members.pop(connection.id, None)
-        if member is None or member.invisible or live.state.ended:
+        if live.state.ended:
+            self.unload(sid)
+            return
+        if member is None or member.invisible:
             return
         if not live.present(connection.user, member.role):
             try:
@@ -222,9 +225,9 @@ class SessionHub:
             await self.leave(connection, sid)
 
     def unload(self, sid: str) -> None:
-        """Forget an ended session once its members are told; storage keeps the trace."""
+        """Forget an ended session once no member is left; storage keeps the trace."""
         live = self._live.get(sid)
-        if live is not None and live.state.ended:
+        if live is not None and live.state.ended and not live.members:
             self._detach(sid)
 
     def idle(self, now_ms: int, idle_ms: int) -> list[str]:

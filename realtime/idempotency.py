@@ -55,7 +55,7 @@ class ReplyCache:
     def _expire(self) -> None:
         now = time.monotonic()
         while self._entries:
-            slot, entry = next(iter(self._entries.items()))
+            entry = next(iter(self._entries.values()))
             if now - entry.at < self._ttl and len(self._entries) <= self._capacity:
                 break
             if not entry.done.is_set():

@@ -16,6 +16,7 @@ class Action(StrEnum):
     WORK = "work"  # edit, run, ask the tutor, request hints
     CANCEL_RUN = "cancel_run"
     END = "end"
+    READ_TRACE = "read_trace"
 
 
 @dataclass(frozen=True)
@@ -25,18 +26,22 @@ class SessionFacts:
 
 
 def allowed(who: Identity, action: Action, session: SessionFacts | None = None) -> bool:
-    admin = "admin" in who.roles
     if action is Action.CREATE:
         return "learner" in who.roles
     if session is None:
         return False
     owner = who.user == session.learner
-    if action in (Action.JOIN_LEARNER, Action.WORK):
-        return owner
-    if action is Action.OBSERVE:
-        return admin or who.user in session.mentors
-    if action in (Action.CANCEL_RUN, Action.END):
-        return owner or admin
+    admin = "admin" in who.roles
+    invited = who.user in session.mentors
+    match action:
+        case Action.JOIN_LEARNER | Action.WORK:
+            return owner
+        case Action.OBSERVE:
+            return admin or invited
+        case Action.READ_TRACE:
+            return owner or admin or invited
+        case Action.CANCEL_RUN | Action.END:
+            return owner or admin
     return False
 
 

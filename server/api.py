@@ -72,8 +72,7 @@ async def trace(request: Request) -> JSONResponse:
     record = await node.sessions.get(sid)
     if record is None:
         return error(404, ErrorCode.NOT_FOUND, "no stored trace for this session")
-    if not allowed(who, Action.OBSERVE, SessionFacts(record.learner)) and who.user != \
-            record.learner:
+    if not allowed(who, Action.READ_TRACE, SessionFacts(record.learner)):
         return error(403, ErrorCode.FORBIDDEN, "you may not read this session")
     try:
         after = int(request.query_params.get("after", "0"))

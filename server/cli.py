@@ -54,8 +54,9 @@ async def _add_user(settings: Settings, email: str, role: str, name: str | None)
     pool = await prepare_database(settings)
     try:
         roles = [role] if role == "learner" else [role, "learner"]
-        user = await UserStore(pool).add(email, name or email.split("@")[0], hash_password(password),
-                                         roles, consent=role == "learner")
+        user = await UserStore(pool).add(email, name or email.split("@")[0],
+                                         hash_password(password), roles,
+                                         consent=role == "learner")
     except EmailTaken:
         print(f"error: {email} exists already", file=sys.stderr)
         return 1

@@ -73,6 +73,7 @@ class Node:
         await self.hub.publish(sid, "session.ended", SYSTEM, {"reason": reason})
         if live.keep:
             await self.sessions.end(sid, reason)
+        self.hub.unload(sid)
 
 
 async def prepare_database(settings: Settings) -> Pool:

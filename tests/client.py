@@ -28,14 +28,21 @@ class Account:
     name: str
 
 
-def register(node: RunningNode, consent: bool = True, name: str = "Ada") -> Account:
+async def register(node: RunningNode, consent: bool = True, name: str = "Ada") -> Account:
     email = f"learner{next(_emails)}-{uuid.uuid4().hex[:8]}@example.com"
     password = "correct horse battery"
-    answer = httpx.post(node.url + "/auth/register", json={
-        "email": email, "password": password, "name": name, "consent": consent})
+    async with httpx.AsyncClient(base_url=node.url) as http:
+        answer = await http.post("/auth/register", json={
+            "email": email, "password": password, "name": name, "consent": consent})
     answer.raise_for_status()
     body = answer.json()
     return Account(email, password, body["access_token"], body["user"]["id"], name)
+
+
+async def http_get(node: RunningNode, path: str, token: str | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=node.url) as http:
+        return await http.get(path, headers=headers)
 
 
 @dataclass

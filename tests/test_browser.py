@@ -20,7 +20,7 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 
 @pytest.fixture
 async def page(tmp_path: Path) -> AsyncIterator[object]:
-    if not Path(CHROMIUM).exists():
+    if shutil.which(CHROMIUM) is None:
         missing("Debian's chromium (apt-get install chromium)")
     try:
         from playwright.async_api import async_playwright

@@ -21,7 +21,7 @@ def short_token(user: str, seconds: int) -> str:
 
 
 async def test_an_expiring_token_closes_the_socket_with_4401(node: RunningNode) -> None:
-    account = register(node)
+    account = await register(node)
     client = await open_client(node, short_token(account.user, 2))
     began = time.monotonic()
     with pytest.raises(ConnectionClosed) as closed:
@@ -32,7 +32,7 @@ async def test_an_expiring_token_closes_the_socket_with_4401(node: RunningNode) 
 
 
 async def test_renewing_keeps_the_socket_and_only_for_the_same_user(node: RunningNode) -> None:
-    account, other = register(node), register(node)
+    account, other = await register(node), await register(node)
     client = await open_client(node, short_token(account.user, 3))
     refused = await client.request("auth", token=other.token)
     assert refused["error"]["code"] == "forbidden"
@@ -43,7 +43,7 @@ async def test_renewing_keeps_the_socket_and_only_for_the_same_user(node: Runnin
 
 
 async def test_a_cancelled_run_stops_at_once(node: RunningNode) -> None:
-    client = await open_client(node, register(node).token)
+    client = await open_client(node, (await register(node)).token)
     sid = (await client.ok("session.create", question_id="two-sum"))["sid"]
     await client.ok("session.join", sid=sid, role="learner")
     code = "print('spinning', flush=True)\nwhile True:\n    pass\n"
@@ -64,7 +64,7 @@ async def test_sessions_survive_a_node_restart_and_idle_ones_end(
         database_url: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     folder = tmp_path_factory.mktemp("restart")
     with running_node(database_url, folder) as first:
-        account = register(first)
+        account = await register(first)
         client = await open_client(first, account.token)
         sid = (await client.ok("session.create", question_id="two-sum"))["sid"]
         joined = await client.ok("session.join", sid=sid, role="learner")

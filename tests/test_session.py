@@ -6,13 +6,12 @@ import time
 from typing import Any
 
 import anyio
-import httpx
 import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from server.bank import shipped_questions
-from tests.client import Client, open_client, register
+from tests.client import Client, http_get, open_client, register
 from tests.components import RunningNode
 
 TWO_SUM = next(q for q in shipped_questions() if q.id == "two-sum")
@@ -20,7 +19,7 @@ WRONG = "def two_sum(nums, target):\n    return [0, 0]\n"
 
 
 async def start(node: RunningNode, consent: bool = True) -> tuple[Client, str]:
-    account = register(node, consent=consent)
+    account = await register(node, consent=consent)
     client = await open_client(node, account.token)
     sid = (await client.ok("session.create", question_id="two-sum"))["sid"]
     joined = await client.ok("session.join", sid=sid, role="learner")
@@ -112,7 +111,7 @@ async def test_tutor_reply_streams_as_several_deltas(node: RunningNode) -> None:
 
 
 async def test_resume_with_since_gets_exactly_the_missed_events(node: RunningNode) -> None:
-    account = register(node)
+    account = await register(node)
     client = await open_client(node, account.token)
     sid = (await client.ok("session.create", question_id="two-sum"))["sid"]
     joined = await client.ok("session.join", sid=sid, role="learner")
@@ -138,7 +137,7 @@ async def test_resume_with_since_gets_exactly_the_missed_events(node: RunningNod
     # ... and the same events another member received live.
     by_seq = {e["seq"]: e for e in resumed}
     assert all(by_seq[e["seq"]] == e for e in missed)
-    assert [e["kind"] for e in resumed][0] == "presence.leave"
+    assert resumed[0]["kind"] == "presence.leave"
     await writer.close()
     await again.close()
 
@@ -181,7 +180,7 @@ async def test_bad_frames_get_errors_and_the_connection_stays(node: RunningNode)
 
 
 async def test_a_flood_of_bad_frames_is_closed_with_1008(node: RunningNode) -> None:
-    account = register(node)
+    account = await register(node)
     client = await open_client(node, account.token)
     with pytest.raises(ConnectionClosed) as closed:
         for _ in range(100):
@@ -226,21 +225,21 @@ async def test_hidden_case_inputs_never_reach_the_client(node: RunningNode) -> N
 
 async def test_a_learner_cannot_join_another_learners_session(node: RunningNode) -> None:
     owner, sid = await start(node)
-    other = await open_client(node, register(node, name="Eve").token)
+    other = await open_client(node, (await register(node, name="Eve")).token)
     for role in ("learner", "observer"):
         answer = await other.request("session.join", sid=sid, role=role)
         assert answer["error"]["code"] == "forbidden"
     denied = await other.request("code.update", sid=sid, code="stolen")
     assert denied["error"]["code"] == "forbidden"
     assert not any(e["sid"] == sid for e in other.events)
-    headers = {"Authorization": f"Bearer {register(node).token}"}
-    assert httpx.get(f"{node.url}/api/sessions/{sid}/trace", headers=headers).status_code == 403
+    stranger = (await register(node)).token
+    assert (await http_get(node, f"/api/sessions/{sid}/trace", stranger)).status_code == 403
     await owner.close()
     await other.close()
 
 
 async def test_trace_holds_every_event_in_order(node: RunningNode) -> None:
-    account = register(node)
+    account = await register(node)
     client = await open_client(node, account.token)
     sid = (await client.ok("session.create", question_id="two-sum"))["sid"]
     await client.ok("session.join", sid=sid, role="learner")
@@ -249,10 +248,9 @@ async def test_trace_holds_every_event_in_order(node: RunningNode) -> None:
     await client.ok("session.end", sid=sid)
     await client.until("session.ended")
     live = [e["seq"] for e in client.events]
-    headers = {"Authorization": f"Bearer {account.token}"}
     with anyio.fail_after(10):
         while True:
-            body = httpx.get(f"{node.url}/api/sessions/{sid}/trace", headers=headers).json()
+            body = (await http_get(node, f"/api/sessions/{sid}/trace", account.token)).json()
             if len(body["events"]) >= live[-1]:
                 break
             await anyio.sleep(0.1)
@@ -268,13 +266,13 @@ async def test_no_trace_is_kept_without_consent(node: RunningNode) -> None:
     run_id = (await client.ok("code.run", sid=sid, mode="run", code="print(1)"))["run_id"]
     await finished(client, run_id)
     await anyio.sleep(0.5)
-    headers = {"Authorization": f"Bearer {register(node).token}"}
-    assert httpx.get(f"{node.url}/api/sessions/{sid}/trace", headers=headers).status_code == 404
+    stranger = (await register(node)).token
+    assert (await http_get(node, f"/api/sessions/{sid}/trace", stranger)).status_code == 404
     await client.close()
 
 
 async def test_handshake_refusals(node: RunningNode) -> None:
-    account = register(node)
+    account = await register(node)
     with pytest.raises(Exception, match="403"):
         await open_client(node, account.token, origin="https://evil.example")
     client = await open_client(node, None, authenticate=False)
