@@ -92,7 +92,8 @@ async def open_sandbox(settings: Settings) -> Sandbox:
     strict = settings.sandbox_backend is SandboxBackend.PROCESS
     if settings.sandbox_backend is SandboxBackend.DOCKER:
         raise RuntimeError("the docker sandbox backend is not available in this build")
-    return open_process_sandbox(limits, slots=settings.sandbox_slots, strict=strict)
+    return open_process_sandbox(limits, slots=settings.sandbox_slots, strict=strict,
+                                first_uid=settings.sandbox_first_uid)
 
 
 @asynccontextmanager

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
 
     sandbox_backend: SandboxBackend = SandboxBackend.AUTO
     sandbox_slots: int = 4
+    # Each slot runs as its own uid from here on; nodes sharing a host need disjoint ranges.
+    sandbox_first_uid: int = 61000
     sandbox_queue: int = 32
     run_wall_seconds: float = 10.0
     run_memory_bytes: int = 256 * 1024 * 1024

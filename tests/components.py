@@ -3,6 +3,7 @@ In CI a component that cannot be had fails the test; elsewhere it skips, saying 
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ import httpx
 import pytest
 
 IN_CI = bool(os.environ.get("CI"))
+_nodes = itertools.count()
 TEST_SECRET = "test-secret-key-for-wingman-tests-only-0123456789"
 
 
@@ -74,6 +76,7 @@ def running_node(database_url: str, data_dir: Path, **env: str) -> Iterator[Runn
     if not have_bwrap():
         missing("bubblewrap (apt-get install bubblewrap) for the process sandbox")
     port = free_port()
+    first_uid = 62000 + 16 * next(_nodes)
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / f"node-{port}.log"
     environment = {
@@ -82,6 +85,7 @@ def running_node(database_url: str, data_dir: Path, **env: str) -> Iterator[Runn
         "DATA_DIR": str(data_dir),
         "SECRET_KEY": TEST_SECRET,
         "PORT": str(port),
+        "SANDBOX_FIRST_UID": str(first_uid),
         **env,
     }
     with log.open("wb") as out:

@@ -1,0 +1,53 @@
+"""The harness protocol: the job frame sent on stdin and the JSON lines read back on fd 3."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sandbox.api import CallResult, RunRequest
+
+HARNESS_SOURCE = (Path(__file__).parent / "harness.py").read_text()
+
+
+def encode_frame(request: RunRequest) -> bytes:
+    """4-byte big-endian length, then UTF-8 JSON (ASCII-escaped, so lone surrogates survive)."""
+    job = {
+        "code": request.code,
+        "stdin": request.stdin,
+        "function": request.function,
+        "calls": [{"name": call.name, "args": call.args} for call in request.calls],
+    }
+    body = json.dumps(job).encode()
+    return len(body).to_bytes(4, "big") + body
+
+
+class Report:
+    """What the harness said about itself; parses its lines as they arrive."""
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.exit_status: int | None = None
+        self.hint = ""
+        self.results: list[CallResult] = []
+        self._partial = b""
+
+    def feed(self, data: bytes) -> None:
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        for line in lines:
+            try:
+                self._take(json.loads(line))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # only learner code writing to the fd itself produces these
+
+    def _take(self, message: dict[str, Any]) -> None:
+        if "ready" in message:
+            self.ready = True
+        elif "exit" in message:
+            self.exit_status, self.hint = int(message["exit"]), str(message.get("hint", ""))
+        elif message.get("ok"):
+            self.results.append(CallResult(str(message["name"]), True, message.get("value")))
+        else:
+            error = str(message.get("error"))
+            self.results.append(CallResult(str(message["name"]), False, None, error))
