@@ -11,7 +11,8 @@ for arg in "$@"; do
   esac
 done
 
-packages=(bubblewrap util-linux)
+# python3: the sandbox runs Debian's interpreter from /usr, the only tree it can see.
+packages=(bubblewrap util-linux python3)
 if [ "$with_browser" = 1 ]; then
   packages+=(chromium)
 fi

@@ -72,10 +72,11 @@ class RunningNode:
 
 
 @contextmanager
-def running_node(database_url: str, data_dir: Path, **env: str) -> Iterator[RunningNode]:
+def running_node(database_url: str, data_dir: Path, port: int | None = None,
+                 **env: str) -> Iterator[RunningNode]:
     if not have_bwrap():
         missing("bubblewrap (apt-get install bubblewrap) for the process sandbox")
-    port = free_port()
+    port = port or free_port()
     first_uid = 62000 + 16 * next(_nodes)
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / f"node-{port}.log"

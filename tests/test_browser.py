@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.components import RunningNode, missing
+from tests.client import register
+from tests.components import RunningNode, free_port, missing, running_node
 
 pytestmark = pytest.mark.browser
 
@@ -76,3 +77,30 @@ async def test_learner_runs_code_and_hears_from_the_tutor(node: RunningNode, pag
 
     await page.screenshot(path=str(artifacts / "learner-page.png"), full_page=True)
     assert not errors, errors
+
+
+async def test_the_page_comes_back_after_its_node_restarts(
+        database_url: str, tmp_path_factory: pytest.TempPathFactory, page: object) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    folder, port = tmp_path_factory.mktemp("browser-restart"), free_port()
+    with running_node(database_url, folder, port=port) as first:
+        account = await register(first)
+        await page.goto(first.url + "/")
+        await page.get_by_test_id("login-email").fill(account.email)
+        await page.get_by_test_id("login-password").fill(account.password)
+        await page.get_by_test_id("login-submit").click()
+        await page.locator('[data-testid="question-item"][data-id="valid-parentheses"]').click()
+        await expect(page.get_by_test_id("status")).to_have_text("connected", timeout=15_000)
+        await page.evaluate("() => window.wingman.editor.setValue(\"print('before')\\n\")")
+        await page.get_by_test_id("run-button").click()
+        await expect(page.get_by_test_id("output")).to_contain_text("before", timeout=20_000)
+    # The node is gone (it closed the socket with 1012); the page says so and keeps trying.
+    await expect(page.get_by_test_id("status")).not_to_have_text("connected", timeout=10_000)
+    with running_node(database_url, folder, port=port):
+        await expect(page.get_by_test_id("status")).to_have_text("connected", timeout=30_000)
+        await expect(page.get_by_test_id("output")).to_contain_text("before")
+        await page.evaluate("() => window.wingman.editor.setValue(\"print('after')\\n\")")
+        await page.get_by_test_id("run-button").click()
+        await expect(page.get_by_test_id("output")).to_contain_text("after", timeout=20_000)
