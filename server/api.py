@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,32 +29,36 @@ def bearer(request: Request) -> Identity | None:
     return Identity(claims.user, claims.name, claims.roles, claims.expires_at)
 
 
-def _unauthenticated() -> JSONResponse:
-    return error(401, ErrorCode.UNAUTHENTICATED, "log in first (a Bearer access token)")
+Authenticated = Callable[[Request, Identity, Node], Awaitable[Response]]
 
 
-async def questions(request: Request) -> JSONResponse:
-    if bearer(request) is None:
-        return _unauthenticated()
-    node: Node = request.app.state.node
+def authenticated(handler: Authenticated) -> Callable[[Request], Awaitable[Response]]:
+    """A route for people with a valid Bearer access token; 401 for everyone else."""
+
+    async def route(request: Request) -> Response:
+        who = bearer(request)
+        if who is None:
+            return error(401, ErrorCode.UNAUTHENTICATED, "log in first (a Bearer access token)")
+        return await handler(request, who, request.app.state.node)
+
+    return route
+
+
+@authenticated
+async def questions(request: Request, who: Identity, node: Node) -> Response:
     return JSONResponse(node.bank.summaries())
 
 
-async def question(request: Request) -> JSONResponse:
-    if bearer(request) is None:
-        return _unauthenticated()
-    node: Node = request.app.state.node
+@authenticated
+async def question(request: Request, who: Identity, node: Node) -> Response:
     found = node.bank.for_learner(request.path_params["qid"])
     if found is None:
         return error(404, ErrorCode.NOT_FOUND, "no such question")
     return JSONResponse(found)
 
 
-async def my_sessions(request: Request) -> JSONResponse:
-    who = bearer(request)
-    if who is None:
-        return _unauthenticated()
-    node: Node = request.app.state.node
+@authenticated
+async def my_sessions(request: Request, who: Identity, node: Node) -> Response:
     listed = []
     for record in await node.sessions.of_learner(who.user):
         q = node.bank.get(record.question_id)
@@ -63,11 +69,8 @@ async def my_sessions(request: Request) -> JSONResponse:
     return JSONResponse(listed)
 
 
-async def trace(request: Request) -> JSONResponse:
-    who = bearer(request)
-    if who is None:
-        return _unauthenticated()
-    node: Node = request.app.state.node
+@authenticated
+async def trace(request: Request, who: Identity, node: Node) -> Response:
     sid = request.path_params["sid"]
     record = await node.sessions.get(sid)
     if record is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -16,6 +17,14 @@ if TYPE_CHECKING:
     Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
 else:
     Pool = asyncpg.Pool
+
+
+def as_uuid(text: str) -> uuid.UUID | None:
+    """An id from a client, or None when it is not one (so it matches nothing)."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
 
 
 def embedded_url(folder: Path) -> str:

@@ -6,7 +6,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Pool
+import asyncpg
+
+from storage.db import Pool, as_uuid
 
 
 @dataclass(frozen=True)
@@ -30,16 +32,10 @@ class SessionStore:
             " VALUES ($1, $2, $3, $4)", uuid.UUID(sid), uuid.UUID(learner), question_id, version)
 
     async def get(self, sid: str) -> SessionRecord | None:
-        try:
-            key = uuid.UUID(sid)
-        except ValueError:
-            return None
-        row = await self._pool.fetchrow("SELECT * FROM sessions WHERE sid = $1", key)
-        if row is None:
-            return None
-        return SessionRecord(str(row["sid"]), str(row["learner_id"]), row["question_id"],
-                             row["question_version"], row["created_at"], row["ended_at"],
-                             row["end_reason"])
+        key = as_uuid(sid)
+        row = await self._pool.fetchrow("SELECT * FROM sessions WHERE sid = $1", key) \
+            if key else None
+        return _record(row) if row else None
 
     async def end(self, sid: str, reason: str) -> None:
         await self._pool.execute(
@@ -50,6 +46,10 @@ class SessionStore:
         rows = await self._pool.fetch(
             "SELECT * FROM sessions WHERE learner_id = $1 ORDER BY created_at DESC LIMIT $2",
             uuid.UUID(learner), limit)
-        return [SessionRecord(str(r["sid"]), str(r["learner_id"]), r["question_id"],
-                              r["question_version"], r["created_at"], r["ended_at"],
-                              r["end_reason"]) for r in rows]
+        return [_record(r) for r in rows]
+
+
+def _record(row: asyncpg.Record) -> SessionRecord:
+    return SessionRecord(str(row["sid"]), str(row["learner_id"]), row["question_id"],
+                         row["question_version"], row["created_at"], row["ended_at"],
+                         row["end_reason"])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from storage.db import Pool
+from storage.db import Pool, as_uuid
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,8 @@ class UserStore:
         return _user(row) if row else None
 
     async def by_id(self, user_id: str) -> User | None:
-        try:
-            key = uuid.UUID(user_id)
-        except ValueError:
-            return None
-        row = await self._pool.fetchrow("SELECT * FROM users WHERE id = $1", key)
+        key = as_uuid(user_id)
+        row = await self._pool.fetchrow("SELECT * FROM users WHERE id = $1", key) if key else None
         return _user(row) if row else None
 
     async def set_password(self, user_id: str, password_hash: str) -> None:
