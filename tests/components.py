@@ -21,6 +21,8 @@ import pytest
 
 IN_CI = bool(os.environ.get("CI"))
 _nodes = itertools.count()
+# Sandbox slot uids of the nodes a test run starts; concurrent test runs on one host need their own.
+UID_BASE = int(os.environ.get("WINGMAN_TEST_UID_BASE", "62000"))
 TEST_SECRET = "test-secret-key-for-wingman-tests-only-0123456789"
 
 
@@ -77,7 +79,7 @@ def running_node(database_url: str, data_dir: Path, port: int | None = None,
     if not have_bwrap():
         missing("bubblewrap (apt-get install bubblewrap) for the process sandbox")
     port = port or free_port()
-    first_uid = 62000 + 16 * next(_nodes)
+    first_uid = UID_BASE + 16 * next(_nodes)
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / f"node-{port}.log"
     environment = {
