@@ -89,6 +89,9 @@ def running_node(database_url: str, data_dir: Path, port: int | None = None,
         "SECRET_KEY": TEST_SECRET,
         "PORT": str(port),
         "SANDBOX_FIRST_UID": str(first_uid),
+        # Every test client comes from 127.0.0.1, so limits per address would trip across tests.
+        "RATE_LOGIN_ADDRESS": "100000/s",
+        "RATE_REGISTER_ADDRESS": "100000/s",
         **env,
     }
     with log.open("wb") as out:
@@ -115,3 +118,51 @@ def _wait_ready(node: RunningNode, within: float = 60.0) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"node not ready in {within}s:\n{node.log.read_text()[-4000:]}")
+
+
+@contextmanager
+def running_redis(folder: Path) -> Iterator[str]:
+    """A real redis-server on a free port, without persistence, stopped at the end; or the one
+    REDIS_URL names. Yields its URL."""
+    configured = os.environ.get("REDIS_URL")
+    if configured:
+        yield configured
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        missing("redis-server (apt-get install redis-server) or REDIS_URL")
+        return
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / f"redis-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+             "no", "--dir", str(folder)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_redis(port, process, log)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_redis(port: int, process: subprocess.Popen[bytes], log: Path,
+                within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited early:\n{log.read_text()[-4000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"redis-server not ready in {within}s:\n{log.read_text()[-4000:]}")

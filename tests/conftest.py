@@ -6,12 +6,19 @@ from pathlib import Path
 import pytest
 
 from tests.client import OPEN
-from tests.components import RunningNode, postgres_url, running_node
+from tests.components import RunningNode, postgres_url, running_node, running_redis
 
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return postgres_url(tmp_path_factory.mktemp("pg"))
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis for the tests that need one (started here unless REDIS_URL is set)."""
+    with running_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
