@@ -1,4 +1,4 @@
-"""The `wingman` command: serve a node, migrate, add users, load the question bank."""
+"""The `wingman` command: serve a node, migrate, add users, re-seal personal data."""
 
 from __future__ import annotations
 
@@ -33,8 +33,9 @@ def _serve(settings: Settings) -> int:
 
 async def _migrate(settings: Settings) -> int:
     from server.node import prepare_database
+    from server.pii_keys import load_sealer
 
-    pool = await prepare_database(settings)
+    pool = await prepare_database(settings, load_sealer(settings))
     await pool.close()
     print("database is up to date, question bank loaded")
     return 0
@@ -43,6 +44,7 @@ async def _migrate(settings: Settings) -> int:
 async def _add_user(settings: Settings, email: str, role: str, name: str | None) -> int:
     from server.node import prepare_database
     from server.passwords import hash_password, password_problem
+    from server.pii_keys import load_sealer
     from storage.users import EmailTaken, UserStore
 
     password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline()
@@ -51,18 +53,34 @@ async def _add_user(settings: Settings, email: str, role: str, name: str | None)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    pool = await prepare_database(settings)
+    sealer = load_sealer(settings)
+    pool = await prepare_database(settings, sealer)
     try:
         roles = [role] if role == "learner" else [role, "learner"]
-        user = await UserStore(pool).add(email, name or email.split("@")[0],
-                                         hash_password(password), roles,
-                                         consent=role == "learner")
+        user = await UserStore(pool, sealer).add(email, name or email.split("@")[0],
+                                                 hash_password(password), roles,
+                                                 consent=role == "learner")
     except EmailTaken:
         print(f"error: {email} exists already", file=sys.stderr)
         return 1
     finally:
         await pool.close()
     print(f"added {user.id} with roles {', '.join(user.roles)}")
+    return 0
+
+
+async def _reseal(settings: Settings) -> int:
+    from server.node import prepare_database
+    from server.pii_keys import load_sealer
+    from storage.resealing import reseal
+
+    sealer = load_sealer(settings)
+    pool = await prepare_database(settings, sealer)
+    try:
+        count = await reseal(pool, sealer)
+    finally:
+        await pool.close()
+    print(f"re-sealed {count} accounts with key {sealer.current_kid}")
     return 0
 
 
@@ -80,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("email")
     add.add_argument("--role", choices=ROLES, default="learner")
     add.add_argument("--name")
+    keys = commands.add_parser("keys", help="the keys sealing personal data")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    keys_commands.add_parser("reseal", help="re-seal what older keys sealed with the current one")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -91,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(settings)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
+    if args.command == "keys":
+        return asyncio.run(_reseal(settings))
     return asyncio.run(_add_user(settings, args.email, args.role, args.name))
 
 

@@ -19,13 +19,17 @@ from realtime.idempotency import ReplyCache
 from realtime.rights import SessionFacts
 from sandbox import Limits, Sandbox, open_process_sandbox
 from server.bank import QuestionBank, shipped_questions
+from server.pii_keys import load_sealer
 from server.runs import RunService
 from server.settings import SandboxBackend, Settings
 from server.tokens import TokenIssuer, load_secret
 from server.tutoring import TutorService
 from storage.db import Pool, open_pool, resolve_url
+from storage.keycheck import check_keys
 from storage.migrate import migrate
+from storage.pii import PiiSealer
 from storage.questions import QuestionStore
+from storage.resealing import seal_plaintext
 from storage.sessions import SessionStore
 from storage.trace import TraceReader, TraceRow, TraceWriter
 from storage.users import UserStore
@@ -76,10 +80,18 @@ class Node:
         self.hub.unload(sid)
 
 
-async def prepare_database(settings: Settings) -> Pool:
+async def prepare_database(settings: Settings, sealer: PiiSealer) -> Pool:
     url = await resolve_url(settings.database_url, settings.data_dir)
     pool = await open_pool(url)
-    await migrate(pool)
+    try:
+        await migrate(pool)
+        await check_keys(pool, sealer)
+        sealed = await seal_plaintext(pool, sealer)
+    except BaseException:
+        await pool.close()
+        raise
+    if sealed:
+        log.info("sealed the email and name of %d users", sealed)
     added = await QuestionStore(pool).load([msgspec.to_builtins(q) for q in shipped_questions()])
     if added:
         log.info("loaded %d questions into the bank", added)
@@ -98,9 +110,10 @@ async def open_sandbox(settings: Settings) -> Sandbox:
 
 @asynccontextmanager
 async def open_node(settings: Settings) -> AsyncIterator[Node]:
-    pool = await prepare_database(settings)
+    sealer = load_sealer(settings)
+    pool = await prepare_database(settings, sealer)
     sandbox = await open_sandbox(settings)
-    users, sessions = UserStore(pool), SessionStore(pool)
+    users, sessions = UserStore(pool, sealer), SessionStore(pool)
     bank = QuestionBank.from_bodies(await QuestionStore(pool).published())
     traces = TraceReader(pool)
     writer = TraceWriter(pool, settings.trace_batch, settings.trace_flush_seconds,

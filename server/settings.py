@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     # Pause between streamed tutor deltas, so a reply reads as it is produced.
     tutor_delta_seconds: float = 0.04
 
+    # Keys sealing email and name at rest (server/pii_keys.py): key id -> base64 of 32 bytes,
+    # the id sealing now, and the base64 HMAC key emails are found by. Unset: DATA_DIR file.
+    pii_keys: dict[str, str] = Field(default_factory=dict)
+    pii_key_id: str | None = None
+    pii_lookup_key: str | None = None
+
     def data_path(self, *parts: str) -> Path:
         path = self.data_dir.joinpath(*parts)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Accounts: who someone is, how they prove it, what they may do, and what they consented to."""
+"""Accounts: who someone is, how they prove it, what they may do, and what they consented to.
+Email and name are stored only sealed (storage/pii.py); an email is found by its keyed hash."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from dataclasses import dataclass
 import asyncpg
 
 from storage.db import Pool, as_uuid
+from storage.pii import PiiSealer, normalised_email
+
+# The associated data of each sealed column: a value sealed for one does not open as the other.
+EMAIL = "users.email"
+NAME = "users.name"
 
 
 @dataclass(frozen=True)
@@ -24,36 +30,34 @@ class EmailTaken(Exception):
     pass
 
 
-def _user(row: asyncpg.Record) -> User:
-    return User(str(row["id"]), row["email"], row["name"], tuple(row["roles"]), row["consent"],
-                row["password_hash"])
-
-
 class UserStore:
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, sealer: PiiSealer) -> None:
         self._pool = pool
+        self._sealer = sealer
 
     async def add(self, email: str, name: str, password_hash: str, roles: list[str],
                   consent: bool) -> User:
+        email = normalised_email(email)
         try:
             row = await self._pool.fetchrow(
-                "INSERT INTO users (id, email, name, password_hash, roles, consent)"
-                " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
-                uuid.uuid4(), email.strip().lower(), name, password_hash, roles, consent)
+                "INSERT INTO users (id, email_lookup, email_sealed, name_sealed, password_hash,"
+                " roles, consent) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+                uuid.uuid4(), self._sealer.lookup(email), self._sealer.seal(email, EMAIL),
+                self._sealer.seal(name, NAME), password_hash, roles, consent)
         except asyncpg.UniqueViolationError:
-            raise EmailTaken(email) from None
+            raise EmailTaken() from None
         assert row is not None
-        return _user(row)
+        return self._user(row)
 
     async def by_email(self, email: str) -> User | None:
-        row = await self._pool.fetchrow("SELECT * FROM users WHERE email = $1",
-                                        email.strip().lower())
-        return _user(row) if row else None
+        row = await self._pool.fetchrow("SELECT * FROM users WHERE email_lookup = $1",
+                                        self._sealer.lookup(email))
+        return self._user(row) if row else None
 
     async def by_id(self, user_id: str) -> User | None:
         key = as_uuid(user_id)
         row = await self._pool.fetchrow("SELECT * FROM users WHERE id = $1", key) if key else None
-        return _user(row) if row else None
+        return self._user(row) if row else None
 
     async def set_password(self, user_id: str, password_hash: str) -> None:
         await self._pool.execute("UPDATE users SET password_hash = $2 WHERE id = $1",
@@ -62,3 +66,13 @@ class UserStore:
     async def set_roles(self, user_id: str, roles: list[str]) -> None:
         await self._pool.execute("UPDATE users SET roles = $2 WHERE id = $1",
                                  uuid.UUID(user_id), roles)
+
+    def _user(self, row: asyncpg.Record) -> User:
+        return User(str(row["id"]), self._open(row, "email", EMAIL),
+                    self._open(row, "name", NAME), tuple(row["roles"]), row["consent"],
+                    row["password_hash"])
+
+    def _open(self, row: asyncpg.Record, plain: str, column: str) -> str:
+        sealed = row[plain + "_sealed"]
+        # A row the start-up sealing had to leave (a duplicate email) still has plaintext.
+        return self._sealer.open(sealed, column) if sealed is not None else str(row[plain] or "")

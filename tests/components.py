@@ -3,7 +3,10 @@ In CI a component that cannot be had fails the test; elsewhere it skips, saying 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
+import json
 import os
 import shutil
 import signal
@@ -24,6 +27,15 @@ _nodes = itertools.count()
 # Sandbox slot uids of the nodes a test run starts; concurrent test runs on one host need their own.
 UID_BASE = int(os.environ.get("WINGMAN_TEST_UID_BASE", "62000"))
 TEST_SECRET = "test-secret-key-for-wingman-tests-only-0123456789"
+
+
+def _test_key(label: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(label).digest()).decode()
+
+
+# Fixed, so a reused DATABASE_URL keeps matching the keys its personal data was sealed with.
+TEST_PII_ENV = {"PII_KEYS": json.dumps({"test-1": _test_key(b"seal")}), "PII_KEY_ID": "test-1",
+                "PII_LOOKUP_KEY": _test_key(b"lookup")}
 
 
 def missing(what: str) -> None:
@@ -89,6 +101,7 @@ def running_node(database_url: str, data_dir: Path, port: int | None = None,
         "SECRET_KEY": TEST_SECRET,
         "PORT": str(port),
         "SANDBOX_FIRST_UID": str(first_uid),
+        **TEST_PII_ENV,
         # Every test client comes from 127.0.0.1, so limits per address would trip across tests.
         "RATE_LOGIN_ADDRESS": "100000/s",
         "RATE_REGISTER_ADDRESS": "100000/s",

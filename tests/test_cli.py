@@ -10,12 +10,13 @@ from pathlib import Path
 
 import httpx
 
-from tests.components import RunningNode
+from tests.components import TEST_PII_ENV, RunningNode
 
 
-def wingman(database_url: str, data_dir: Path, *args: str, stdin: str = "") -> \
-        subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url, "DATA_DIR": str(data_dir)}
+def wingman(database_url: str, data_dir: Path, *args: str, stdin: str = "",
+            **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": database_url, "DATA_DIR": str(data_dir),
+           **TEST_PII_ENV, **extra_env}
     return subprocess.run([sys.executable, "-m", "server.cli", *args], input=stdin, env=env,
                           capture_output=True, text=True, timeout=60, check=False)
 
