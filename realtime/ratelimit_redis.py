@@ -35,19 +35,27 @@ return 0
 
 
 class RedisLimiter:
-    def __init__(self, client: Redis, timeout_seconds: float = 0.25,
+    """Fails open: while Redis does not answer, requests are allowed (and that is logged), and
+    Redis is left alone for `pause_seconds` so each request does not wait out a timeout."""
+
+    def __init__(self, client: Redis, timeout_seconds: float = 0.25, pause_seconds: float = 1.0,
                  complain_every_seconds: float = 10.0) -> None:
         self._script = client.register_script(_GCRA)
         self._timeout = timeout_seconds
+        self._pause = pause_seconds
         self._complain_every = complain_every_seconds
+        self._paused_until = -math.inf
         self._complained_at = -math.inf
 
     async def hit(self, key: str, rate: Rate) -> int:
+        if time.monotonic() < self._paused_until:
+            return 0
         try:
             with anyio.fail_after(self._timeout):
                 over_us = await self._script(keys=[key], args=[rate.interval_us, rate.burst])
         except (RedisError, OSError, TimeoutError) as err:
             # Fail open: a Redis outage must not take the service down, so limits pause meanwhile.
+            self._paused_until = time.monotonic() + self._pause
             self._complain(err)
             return 0
         return math.ceil(int(over_us) / 1000)

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from realtime.codes import ErrorCode
+from server import limits
 from server.node import Node
 from server.passwords import DUMMY_HASH, hash_password, password_problem, verify_password
 from storage.users import EmailTaken, User
@@ -57,6 +58,9 @@ def _session_answer(node: Node, user: User) -> JSONResponse:
 
 async def register(request: Request) -> JSONResponse:
     node: Node = request.app.state.node
+    wait = await limits.register_wait(node, limits.client_address(request))
+    if wait:
+        return limits.too_many(wait)
     body = await read_body(request, Registration)
     if isinstance(body, JSONResponse):
         return body
@@ -82,6 +86,9 @@ async def login(request: Request) -> JSONResponse:
     body = await read_body(request, Login)
     if isinstance(body, JSONResponse):
         return body
+    wait = await limits.login_wait(node, limits.client_address(request), body.email)
+    if wait:
+        return limits.too_many(wait)
     user = await node.users.by_email(body.email)
     stored = user.password_hash if user else DUMMY_HASH
     ok = await anyio.to_thread.run_sync(verify_password, stored, body.password[:1024])

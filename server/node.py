@@ -11,11 +11,14 @@ from dataclasses import dataclass
 import anyio
 import msgspec
 from anyio.abc import TaskGroup
+from redis.asyncio import Redis
 
 from realtime.bus import InProcessBus
 from realtime.envelope import SYSTEM, Event
 from realtime.hub import SessionHub, StoredSession
 from realtime.idempotency import ReplyCache
+from realtime.ratelimit import InProcessLimiter, RateLimiter
+from realtime.ratelimit_redis import RedisLimiter
 from realtime.rights import SessionFacts
 from sandbox import Limits, Sandbox, open_process_sandbox
 from server.bank import QuestionBank, shipped_questions
@@ -66,6 +69,7 @@ class Node:
     runs: RunService
     tutor: TutorService
     replies: ReplyCache
+    limiter: RateLimiter
     sandbox: Sandbox
     tasks: TaskGroup
 
@@ -138,6 +142,9 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                      bank.for_learner)
     tokens = TokenIssuer(load_secret(settings.secret_key, settings.data_path("secret.key")),
                          settings.jwt_issuer, settings.jwt_audience, settings.access_token_seconds)
+    # Limits are shared by all nodes through Redis; without it, each node counts alone.
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    limiter: RateLimiter = RedisLimiter(redis) if redis else InProcessLimiter()
     try:
         async with anyio.create_task_group() as tasks:
             node = Node(
@@ -146,7 +153,8 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                 runs=RunService(hub, sandbox, tasks, settings.sandbox_queue,
                                 settings.run_wall_seconds),
                 tutor=TutorService(hub, tasks, settings.tutor_delta_seconds),
-                replies=ReplyCache(settings.idempotency_seconds), sandbox=sandbox, tasks=tasks)
+                replies=ReplyCache(settings.idempotency_seconds), limiter=limiter,
+                sandbox=sandbox, tasks=tasks)
             tasks.start_soon(writer.run)
             tasks.start_soon(_end_idle_sessions, node)
             try:
@@ -161,6 +169,8 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                 log.error("trace writer could not flush %d events before stopping", writer.lag)
             await sandbox.aclose()
             await pool.close()
+            if redis is not None:
+                await redis.aclose()
 
 
 async def _end_idle_sessions(node: Node) -> None:

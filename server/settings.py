@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from realtime.ratelimit import Rate
 
 
 class SandboxBackend(StrEnum):
     AUTO = "auto"
     PROCESS = "process"
     DOCKER = "docker"
+
+
+def _rate(value: object) -> object:
+    return Rate.parse(value) if isinstance(value, str) else value
+
+
+# Written as operators would say it: "20/min burst 6", "30/s burst 60", "5/10s".
+RateSetting = Annotated[Rate, NoDecode, BeforeValidator(_rate)]
 
 
 class Settings(BaseSettings):
@@ -47,6 +58,17 @@ class Settings(BaseSettings):
     ws_ping_timeout_seconds: float = 40.0
     bad_frames_before_close: int = 20
     idempotency_seconds: float = 600.0
+
+    # Rate limits, shared by all nodes through Redis when REDIS_URL is set. Logins count per
+    # account (a hash of the email) and per client address; the rest per user.
+    rate_login_account: RateSetting = Rate(5, 60.0, 5)
+    rate_login_address: RateSetting = Rate(20, 60.0, 20)
+    rate_register_address: RateSetting = Rate(20, 3600.0, 10)
+    rate_frames: RateSetting = Rate(30, 1.0, 60)
+    rate_runs: RateSetting = Rate(20, 60.0, 6)
+    rate_tutor_turns: RateSetting = Rate(10, 60.0, 4)
+    # A peer that keeps sending while told to wait is closed with 4429.
+    rate_limited_before_close: int = 20
 
     sandbox_backend: SandboxBackend = SandboxBackend.AUTO
     sandbox_slots: int = 4

@@ -16,6 +16,7 @@ from realtime.connection import Connection, Identity
 from realtime.frames import BadFrame, FieldLimits, decode_request, encode_error, encode_reply
 from realtime.requests import AnyRequest, Auth, SessionJoin
 from server.handlers import HANDLERS, Replied
+from server.limits import frame_wait, rate_limited
 from server.node import Node
 from server.tokens import InvalidToken
 
@@ -113,27 +114,38 @@ def _limits(node: Node) -> FieldLimits:
 
 async def _read(node: Node, websocket: WebSocket, conn: Connection) -> None:
     limits = _limits(node)
-    bad_in_a_row = 0
+    bad_in_a_row = limited_in_a_row = 0
     while conn.close_code is None:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
-        frame = message.get("text")
-        if frame is None:
-            conn.send(encode_error(None, RequestError(ErrorCode.BAD_REQUEST,
-                                                      "frames must be text (JSON)")))
+        request = _decode(message.get("text"), limits)
+        wait = await frame_wait(node, conn.user, None if isinstance(request, BadFrame) else request)
+        if wait:
+            # A refused frame does nothing; it counts towards 4429, never towards 1008.
+            conn.send(encode_error(request.ref, rate_limited(wait)))
+            limited_in_a_row += 1
+            if limited_in_a_row >= node.settings.rate_limited_before_close:
+                conn.close(CloseCode.RATE_LIMITED, "too many requests; slow down")
+            continue
+        limited_in_a_row = 0
+        if isinstance(request, BadFrame):
+            conn.send(encode_error(request.ref, request))
             bad_in_a_row += 1
         else:
-            try:
-                request = decode_request(frame, limits)
-            except BadFrame as err:
-                conn.send(encode_error(err.ref, err))
-                bad_in_a_row += 1
-            else:
-                bad_in_a_row = 0
-                await _serve(node, conn, request)
+            bad_in_a_row = 0
+            await _serve(node, conn, request)
         if bad_in_a_row >= node.settings.bad_frames_before_close:
             conn.close(CloseCode.POLICY, "too many malformed frames")
+
+
+def _decode(frame: str | None, limits: FieldLimits) -> AnyRequest | BadFrame:
+    if frame is None:
+        return BadFrame(None, ErrorCode.BAD_REQUEST, "frames must be text (JSON)")
+    try:
+        return decode_request(frame, limits)
+    except BadFrame as err:
+        return err
 
 
 async def _serve(node: Node, conn: Connection, request: AnyRequest) -> None:
