@@ -135,17 +135,23 @@ def _wait_ready(node: RunningNode, within: float = 60.0) -> None:
 
 @contextmanager
 def running_redis(folder: Path) -> Iterator[str]:
-    """A real redis-server on a free port, without persistence, stopped at the end; or the one
-    REDIS_URL names. Yields its URL."""
+    """The Redis REDIS_URL names, or a real redis-server started here. Yields its URL."""
     configured = os.environ.get("REDIS_URL")
     if configured:
         yield configured
         return
+    with redis_server(folder) as url:
+        yield url
+
+
+@contextmanager
+def redis_server(folder: Path, port: int | None = None) -> Iterator[str]:
+    """A real redis-server, without persistence, stopped at the end. Yields its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
         missing("redis-server (apt-get install redis-server) or REDIS_URL")
         return
-    port = free_port()
+    port = port or free_port()
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / f"redis-{port}.log"
     with log.open("wb") as out:

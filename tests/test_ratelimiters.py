@@ -6,6 +6,7 @@ import logging
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import anyio
 import pytest
@@ -14,7 +15,7 @@ from redis.asyncio import Redis
 from realtime import keys
 from realtime.ratelimit import InProcessLimiter, Rate, RateLimiter
 from realtime.ratelimit_redis import RedisLimiter
-from tests.components import free_port
+from tests.components import free_port, redis_server
 
 
 @pytest.fixture(params=["in-process", "redis"])
@@ -124,5 +125,20 @@ async def test_a_redis_that_hangs_is_not_waited_for(silent_port: int) -> None:
         limiter = RedisLimiter(client, timeout_seconds=0.2)
         with anyio.fail_after(2):
             assert await limiter.hit(fresh(), Rate(1, 60.0, 1)) == 0
+    finally:
+        await client.aclose()
+
+
+async def test_limits_come_back_with_redis(tmp_path: Path) -> None:
+    port = free_port()
+    client = Redis.from_url(f"redis://127.0.0.1:{port}/0")
+    try:
+        limiter = RedisLimiter(client, pause_seconds=0.2)
+        key, rate = fresh(), Rate(1, 60.0, 1)
+        assert [await limiter.hit(key, rate) for _ in range(3)] == [0, 0, 0]
+        with redis_server(tmp_path, port):
+            await anyio.sleep(0.25)
+            assert await limiter.hit(key, rate) == 0
+            assert await limiter.hit(key, rate) > 0
     finally:
         await client.aclose()
