@@ -14,7 +14,8 @@ done
 # python3: the sandbox runs Debian's interpreter from /usr, the only tree it can see.
 packages=(bubblewrap util-linux python3)
 if [ "$with_browser" = 1 ]; then
-  packages+=(chromium)
+  # redis-server: the tests start their own (shared rate limits, two nodes on one Redis).
+  packages+=(chromium redis-server)
 fi
 missing=()
 for p in "${packages[@]}"; do
