@@ -22,7 +22,8 @@ class Identity:
     expires_at: int
 
 
-@dataclass
+# Compared and hashed by identity: each is one socket.
+@dataclass(eq=False)
 class Connection:
     identity: Identity
     queue_bytes: int

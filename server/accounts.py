@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import anyio
@@ -13,8 +14,10 @@ from starlette.routing import Route
 
 from realtime.codes import ErrorCode
 from server import limits
+from server.access import bearer
 from server.node import Node
 from server.passwords import DUMMY_HASH, hash_password, password_problem, verify_password
+from storage.refresh import RefreshRefused, Rotation
 from storage.users import EmailTaken, User
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s]{2,63}$")
@@ -27,6 +30,10 @@ class Registration(msgspec.Struct, frozen=True):
     password: str
     name: str
     consent: bool = False
+
+
+class Logout(msgspec.Struct, frozen=True):
+    everywhere: bool = False
 
 
 class Login(msgspec.Struct, frozen=True):
@@ -49,11 +56,65 @@ async def read_body(request: Request, kind: type[T]) -> T | JSONResponse:
         return error(400, ErrorCode.BAD_REQUEST, f"invalid request: {err}")
 
 
-def _session_answer(node: Node, user: User) -> JSONResponse:
+REFRESH_COOKIE = "wingman_refresh"
+# The refresh cookie goes only to the /auth routes, never to pages, the API or the socket.
+REFRESH_PATH = "/auth"
+
+
+async def _session_answer(node: Node, user: User, rotation: Rotation | None = None) -> JSONResponse:
+    """An access token in the body, and the refresh token in an httpOnly cookie."""
     token, expires = node.tokens.issue(user.id, user.name, user.roles)
-    return JSONResponse({"access_token": token, "expires_at": expires,
-                         "user": {"id": user.id, "name": user.name, "roles": list(user.roles),
-                                  "consent": user.consent}})
+    answer = JSONResponse({"access_token": token, "expires_at": expires,
+                           "user": {"id": user.id, "name": user.name, "roles": list(user.roles),
+                                    "consent": user.consent}})
+    rotation = rotation or await node.refresh.issue(user.id)
+    answer.set_cookie(REFRESH_COOKIE, rotation.token, path=REFRESH_PATH, httponly=True,
+                      secure=node.settings.cookie_secure, samesite="strict",
+                      max_age=int((rotation.expires_at - datetime.now(UTC)).total_seconds()))
+    return answer
+
+
+def _signed_out(status: int, code: ErrorCode, message: str) -> JSONResponse:
+    answer = error(status, code, message)
+    answer.delete_cookie(REFRESH_COOKIE, path=REFRESH_PATH)
+    return answer
+
+
+async def refresh(request: Request) -> JSONResponse:
+    """A new access token from the refresh cookie, which rotates; only the cookie counts."""
+    node: Node = request.app.state.node
+    presented = request.cookies.get(REFRESH_COOKIE)
+    if not presented:
+        return error(401, ErrorCode.UNAUTHENTICATED, "no refresh cookie: log in")
+    try:
+        rotation = await node.refresh.rotate(presented)
+    except RefreshRefused as refused:
+        return _signed_out(401, ErrorCode.UNAUTHENTICATED, str(refused))
+    user = await node.users.by_id(rotation.user)
+    if user is None:
+        return _signed_out(401, ErrorCode.UNAUTHENTICATED, "this account no longer exists")
+    return await _session_answer(node, user, rotation)
+
+
+async def logout(request: Request) -> JSONResponse:
+    """Sign this browser out; with {"everywhere": true} and a valid access token, every
+    session of the account, its open sockets on every node included."""
+    node: Node = request.app.state.node
+    presented = request.cookies.get(REFRESH_COOKIE)
+    if presented:
+        await node.refresh.revoke_family(presented)
+    body = await read_body(request, Logout) if await request.body() else Logout()
+    if isinstance(body, JSONResponse):
+        return body
+    if body.everywhere:
+        who = await bearer(request)
+        if who is None:
+            return error(401, ErrorCode.UNAUTHENTICATED, "signing out everywhere needs a login")
+        await node.refresh.revoke_user(who.user)
+        await node.revocations.revoke(who.user)
+    answer = JSONResponse({"ok": True})
+    answer.delete_cookie(REFRESH_COOKIE, path=REFRESH_PATH)
+    return answer
 
 
 async def register(request: Request) -> JSONResponse:
@@ -78,7 +139,7 @@ async def register(request: Request) -> JSONResponse:
         user = await node.users.add(email, name, hashed, ["learner"], body.consent)
     except EmailTaken:
         return error(409, ErrorCode.CONFLICT, "an account with this email exists already")
-    return _session_answer(node, user)
+    return await _session_answer(node, user)
 
 
 async def login(request: Request) -> JSONResponse:
@@ -94,10 +155,12 @@ async def login(request: Request) -> JSONResponse:
     ok = await anyio.to_thread.run_sync(verify_password, stored, body.password[:1024])
     if user is None or not ok:
         return error(401, ErrorCode.UNAUTHENTICATED, "wrong email or password")
-    return _session_answer(node, user)
+    return await _session_answer(node, user)
 
 
 routes = [
     Route("/auth/register", register, methods=["POST"]),
     Route("/auth/login", login, methods=["POST"]),
+    Route("/auth/refresh", refresh, methods=["POST"]),
+    Route("/auth/logout", logout, methods=["POST"]),
 ]

@@ -11,23 +11,9 @@ from starlette.routing import Route
 from realtime.codes import ErrorCode
 from realtime.connection import Identity
 from realtime.rights import Action, SessionFacts, allowed
+from server.access import bearer
 from server.accounts import error
 from server.node import Node
-from server.tokens import InvalidToken
-
-
-def bearer(request: Request) -> Identity | None:
-    node: Node = request.app.state.node
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return None
-    try:
-        claims = node.tokens.verify(token.strip())
-    except InvalidToken:
-        return None
-    return Identity(claims.user, claims.name, claims.roles, claims.expires_at)
-
 
 Authenticated = Callable[[Request, Identity, Node], Awaitable[Response]]
 
@@ -36,7 +22,7 @@ def authenticated(handler: Authenticated) -> Callable[[Request], Awaitable[Respo
     """A route for people with a valid Bearer access token; 401 for everyone else."""
 
     async def route(request: Request) -> Response:
-        who = bearer(request)
+        who = await bearer(request)
         if who is None:
             return error(401, ErrorCode.UNAUTHENTICATED, "log in first (a Bearer access token)")
         return await handler(request, who, request.app.state.node)

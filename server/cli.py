@@ -84,6 +84,22 @@ async def _reseal(settings: Settings) -> int:
     return 0
 
 
+def _rotate_signing(settings: Settings) -> int:
+    """Laptop keys are rotated in place; configured ones are printed for the secret store."""
+    from server.tokens import load_signing_keys, save_signing_keys
+
+    path = settings.data_path("jwt-keys.json")
+    rotated = load_signing_keys(settings.jwt_keys, path).rotated()
+    if settings.jwt_keys:
+        print(rotated.to_json())
+        print("set JWT_KEYS to the key set above on every node, then restart them one by one",
+              file=sys.stderr)
+    else:
+        save_signing_keys(rotated, path)
+        print(f"new signing key {rotated.current.kid}; restart the node to sign with it")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wingman", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -98,9 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("email")
     add.add_argument("--role", choices=ROLES, default="learner")
     add.add_argument("--name")
-    keys = commands.add_parser("keys", help="the keys sealing personal data")
+    keys = commands.add_parser("keys", help="signing keys and the keys sealing personal data")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     keys_commands.add_parser("reseal", help="re-seal what older keys sealed with the current one")
+    keys_commands.add_parser(
+        "rotate-signing", help="add a new token signing key; older ones keep verifying")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -112,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(settings)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
+    if args.command == "keys" and args.keys_command == "rotate-signing":
+        return _rotate_signing(settings)
     if args.command == "keys":
         return asyncio.run(_reseal(settings))
     return asyncio.run(_add_user(settings, args.email, args.role, args.name))

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import anyio
 import msgspec
@@ -20,19 +21,22 @@ from realtime.idempotency import ReplyCache
 from realtime.ratelimit import InProcessLimiter, RateLimiter
 from realtime.ratelimit_redis import RedisLimiter
 from realtime.rights import SessionFacts
+from realtime.roster import Roster
 from sandbox import Limits, Sandbox, open_process_sandbox
 from server.bank import QuestionBank, shipped_questions
 from server.pii_keys import load_sealer
 from server.runs import RunService
 from server.settings import SandboxBackend, Settings
-from server.tokens import TokenIssuer, load_secret
+from server.tokens import TokenIssuer, load_signing_keys
 from server.tutoring import TutorService
 from storage.db import Pool, open_pool, resolve_url
 from storage.keycheck import check_keys
 from storage.migrate import migrate
 from storage.pii import PiiSealer
 from storage.questions import QuestionStore
+from storage.refresh import RefreshTokenStore
 from storage.resealing import seal_plaintext
+from storage.revocations import Revocations
 from storage.sessions import SessionStore
 from storage.trace import TraceReader, TraceRow, TraceWriter
 from storage.users import UserStore
@@ -65,6 +69,9 @@ class Node:
     trace_writer: TraceWriter
     bank: QuestionBank
     tokens: TokenIssuer
+    refresh: RefreshTokenStore
+    revocations: Revocations
+    roster: Roster
     hub: SessionHub
     runs: RunService
     tutor: TutorService
@@ -140,8 +147,12 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
 
     hub = SessionHub(InProcessBus(settings.history_events), EventTrace(writer), load,
                      bank.for_learner)
-    tokens = TokenIssuer(load_secret(settings.secret_key, settings.data_path("secret.key")),
+    tokens = TokenIssuer(load_signing_keys(settings.jwt_keys, settings.data_path("jwt-keys.json")),
                          settings.jwt_issuer, settings.jwt_audience, settings.access_token_seconds)
+    refresh = RefreshTokenStore(pool, timedelta(days=settings.refresh_token_days),
+                                timedelta(seconds=settings.refresh_grace_seconds))
+    revocations = Revocations(pool)
+    roster = Roster()
     # Limits are shared by all nodes through Redis; without it, each node counts alone.
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     limiter: RateLimiter = RedisLimiter(redis) if redis else InProcessLimiter()
@@ -149,7 +160,8 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
         async with anyio.create_task_group() as tasks:
             node = Node(
                 settings=settings, pool=pool, users=users, sessions=sessions, traces=traces,
-                trace_writer=writer, bank=bank, tokens=tokens, hub=hub,
+                trace_writer=writer, bank=bank, tokens=tokens, refresh=refresh,
+                revocations=revocations, roster=roster, hub=hub,
                 runs=RunService(hub, sandbox, tasks, settings.sandbox_queue,
                                 settings.run_wall_seconds),
                 tutor=TutorService(hub, tasks, settings.tutor_delta_seconds),
@@ -157,6 +169,8 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                 sandbox=sandbox, tasks=tasks)
             tasks.start_soon(writer.run)
             tasks.start_soon(_end_idle_sessions, node)
+            tasks.start_soon(revocations.listen, lambda user: roster.sign_out(
+                user, "signed out everywhere"))
             try:
                 yield node
             finally:

@@ -40,10 +40,15 @@ class Settings(BaseSettings):
     # Origins a browser may open /ws from; empty means "the server's own origin" only.
     allowed_origins: list[str] = Field(default_factory=list)
 
-    secret_key: str | None = None
+    # A JWK set of Ed25519 keys (JSON); the last one signs. Unset: generated into DATA_DIR.
+    jwt_keys: str | None = None
     jwt_issuer: str = "socraticwingman"
     jwt_audience: str = "socraticwingman.ws"
     access_token_seconds: int = 15 * 60
+    refresh_token_days: int = 7
+    refresh_grace_seconds: float = 10.0
+    # Browsers keep Secure cookies from http://localhost too; turn off only for plain-http hosts.
+    cookie_secure: bool = True
     auth_frame_timeout_seconds: float = 10.0
 
     # Wire limits (PROTOCOL.md).

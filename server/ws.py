@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -15,10 +16,10 @@ from realtime.codes import CloseCode, ErrorCode, RequestError
 from realtime.connection import Connection, Identity
 from realtime.frames import BadFrame, FieldLimits, decode_request, encode_error, encode_reply
 from realtime.requests import AnyRequest, Auth, SessionJoin
+from server.access import identify
 from server.handlers import HANDLERS, Replied
 from server.limits import frame_wait, rate_limited
 from server.node import Node
-from server.tokens import InvalidToken
 
 log = logging.getLogger("wingman.ws")
 SUBPROTOCOL = "wingman.v1"
@@ -42,10 +43,23 @@ async def endpoint(websocket: WebSocket) -> None:
         await websocket.close(code=CloseCode.POLICY)
         return
     await websocket.accept(subprotocol=SUBPROTOCOL)
+    try:
+        await _converse(node, websocket)
+    except WebSocketDisconnect:
+        pass
+    except Exception:
+        # A fault of ours ends this connection with 1011; the node and other sessions go on.
+        log.exception("connection failed")
+        with contextlib.suppress(Exception):
+            await websocket.close(code=CloseCode.SERVER_ERROR)
+
+
+async def _converse(node: Node, websocket: WebSocket) -> None:
     identity = await _authenticate(node, websocket)
     if identity is None:
         return
     conn = Connection(identity, node.settings.send_queue_bytes)
+    node.roster.add(conn)
     try:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_write, websocket, conn, tasks.cancel_scope)
@@ -53,6 +67,7 @@ async def endpoint(websocket: WebSocket) -> None:
             await _read(node, websocket, conn)
             tasks.cancel_scope.cancel()
     finally:
+        node.roster.remove(conn)
         with anyio.CancelScope(shield=True):
             await node.hub.disconnect(conn)
 
@@ -76,7 +91,7 @@ async def _authenticate(node: Node, websocket: WebSocket) -> Identity | None:
             await _refuse(websocket, request.ref, "the first frame must be `auth`")
             return None
         try:
-            identity = _identity(node, request.token)
+            identity = await identify(node, request.token)
         except RequestError as err:
             await websocket.send_text(encode_error(request.ref, err).decode())
             await websocket.close(code=CloseCode.UNAUTHENTICATED)
@@ -91,14 +106,6 @@ async def _refuse(websocket: WebSocket, ref: Any, message: str) -> None:
     error = RequestError(ErrorCode.UNAUTHENTICATED, message)
     await websocket.send_text(encode_error(ref, error).decode())
     await websocket.close(code=CloseCode.UNAUTHENTICATED)
-
-
-def _identity(node: Node, token: str) -> Identity:
-    try:
-        claims = node.tokens.verify(token)
-    except InvalidToken:
-        raise RequestError(ErrorCode.UNAUTHENTICATED, "the token is invalid or expired") from None
-    return Identity(claims.user, claims.name, claims.roles, claims.expires_at)
 
 
 def _auth_data(identity: Identity) -> dict[str, Any]:
@@ -151,7 +158,7 @@ def _decode(frame: str | None, limits: FieldLimits) -> AnyRequest | BadFrame:
 async def _serve(node: Node, conn: Connection, request: AnyRequest) -> None:
     try:
         if isinstance(request, Auth):
-            result: dict[str, Any] | Replied = _renew(node, conn, request)
+            result: dict[str, Any] | Replied = await _renew(node, conn, request)
         else:
             handler = HANDLERS[type(request)]
             # A join is harmless to repeat and replies itself, so keys do not apply to it.
@@ -178,8 +185,8 @@ async def _as_data(pending: Any) -> dict[str, Any]:
     return result if isinstance(result, dict) else {}
 
 
-def _renew(node: Node, conn: Connection, request: Auth) -> dict[str, Any]:
-    identity = _identity(node, request.token)
+async def _renew(node: Node, conn: Connection, request: Auth) -> dict[str, Any]:
+    identity = await identify(node, request.token)
     if identity.user != conn.user:
         raise RequestError(ErrorCode.FORBIDDEN, "a renewal must be for the same user")
     conn.identity = identity

@@ -22,11 +22,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from server.tokens import SigningKeys
+
 IN_CI = bool(os.environ.get("CI"))
 _nodes = itertools.count()
 # Sandbox slot uids of the nodes a test run starts; concurrent test runs on one host need their own.
 UID_BASE = int(os.environ.get("WINGMAN_TEST_UID_BASE", "62000"))
-TEST_SECRET = "test-secret-key-for-wingman-tests-only-0123456789"
+# One signing key set for every node a test run starts, so tests can mint tokens themselves.
+TEST_KEYS = SigningKeys.generate()
 
 
 def _test_key(label: bytes) -> str:
@@ -98,7 +101,7 @@ def running_node(database_url: str, data_dir: Path, port: int | None = None,
         **os.environ,
         "DATABASE_URL": database_url,
         "DATA_DIR": str(data_dir),
-        "SECRET_KEY": TEST_SECRET,
+        "JWT_KEYS": TEST_KEYS.to_json(),
         "PORT": str(port),
         "SANDBOX_FIRST_UID": str(first_uid),
         **TEST_PII_ENV,

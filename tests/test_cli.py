@@ -47,3 +47,21 @@ def test_migrate_is_idempotent(database_url: str, tmp_path: Path) -> None:
         done = wingman(database_url, tmp_path, "migrate")
         assert done.returncode == 0, done.stderr
         assert "up to date" in done.stdout
+
+
+def test_rotating_signing_keys_keeps_the_old_ones(database_url: str, tmp_path: Path) -> None:
+    from server.tokens import SigningKeys
+
+    env_free = {k: v for k, v in os.environ.items() if k != "JWT_KEYS"}
+    def rotate() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "server.cli", "keys", "rotate-signing"],
+                              env={**env_free, "DATA_DIR": str(tmp_path)}, capture_output=True,
+                              text=True, timeout=60, check=False)
+    first = rotate()
+    assert first.returncode == 0, first.stderr
+    keys = SigningKeys.from_json((tmp_path / "jwt-keys.json").read_text())
+    assert len(keys.keys) == 2 and keys.current.kid in first.stdout
+    rotate()
+    again = SigningKeys.from_json((tmp_path / "jwt-keys.json").read_text())
+    assert [k.kid for k in again.keys[:2]] == [k.kid for k in keys.keys]
+    assert oct((tmp_path / "jwt-keys.json").stat().st_mode)[-3:] == "600"

@@ -11,12 +11,12 @@ from websockets.exceptions import ConnectionClosed
 from server.settings import Settings
 from server.tokens import TokenIssuer
 from tests.client import open_client, register
-from tests.components import TEST_SECRET, RunningNode, running_node
+from tests.components import TEST_KEYS, RunningNode, running_node
 
 
 def short_token(user: str, seconds: int) -> str:
     defaults = Settings()
-    issuer = TokenIssuer(TEST_SECRET.encode(), defaults.jwt_issuer, defaults.jwt_audience, seconds)
+    issuer = TokenIssuer(TEST_KEYS, defaults.jwt_issuer, defaults.jwt_audience, seconds)
     return issuer.issue(user, "Ada", ["learner"])[0]
 
 
