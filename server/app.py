@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server import accounts, api, ws
+from server import accounts, api, me, ws
 from server.node import open_node
 from server.settings import Settings
 
@@ -64,6 +64,7 @@ def create_app(settings: Settings, web: Path = WEB) -> Starlette:
         WebSocketRoute("/ws", ws.endpoint),
         *accounts.routes,
         *api.routes,
+        *me.routes,
         Mount("/static", StaticFiles(directory=web), name="static"),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])

@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import logging
 import sys
+from datetime import timedelta
 
 from server.settings import Settings
 
@@ -84,6 +85,31 @@ async def _reseal(settings: Settings) -> int:
     return 0
 
 
+async def _set_roles(settings: Settings, email: str, roles: list[str]) -> int:
+    """New roles take effect at once: the user's current tokens and sockets are revoked."""
+    from server.node import prepare_database
+    from server.pii_keys import load_sealer
+    from storage.refresh import RefreshTokenStore
+    from storage.revocations import Revocations
+    from storage.users import UserStore
+
+    sealer = load_sealer(settings)
+    pool = await prepare_database(settings, sealer)
+    try:
+        users = UserStore(pool, sealer)
+        user = await users.by_email(email)
+        if user is None:
+            print("error: no such account", file=sys.stderr)
+            return 1
+        await users.set_roles(user.id, roles)
+        await RefreshTokenStore(pool, timedelta(0), timedelta(0)).revoke_user(user.id)
+        await Revocations(pool).revoke(user.id)
+    finally:
+        await pool.close()
+    print(f"{user.id} now has roles {', '.join(roles)}; their sign-ins were revoked")
+    return 0
+
+
 def _rotate_signing(settings: Settings) -> int:
     """Laptop keys are rotated in place; configured ones are printed for the secret store."""
     from server.tokens import load_signing_keys, save_signing_keys
@@ -114,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("email")
     add.add_argument("--role", choices=ROLES, default="learner")
     add.add_argument("--name")
+    roles = user_commands.add_parser("roles", help="set an account's roles (revokes its sign-ins)")
+    roles.add_argument("email")
+    roles.add_argument("roles", nargs="+", choices=ROLES)
     keys = commands.add_parser("keys", help="signing keys and the keys sealing personal data")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     keys_commands.add_parser("reseal", help="re-seal what older keys sealed with the current one")
@@ -134,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         return _rotate_signing(settings)
     if args.command == "keys":
         return asyncio.run(_reseal(settings))
+    if args.user_command == "roles":
+        return asyncio.run(_set_roles(settings, args.email, sorted(set(args.roles))))
     return asyncio.run(_add_user(settings, args.email, args.role, args.name))
 
 

@@ -30,6 +30,7 @@ from server.settings import SandboxBackend, Settings
 from server.tokens import TokenIssuer, load_signing_keys
 from server.tutoring import TutorService
 from storage.db import Pool, open_pool, resolve_url
+from storage.erasure import Erasure
 from storage.keycheck import check_keys
 from storage.migrate import migrate
 from storage.pii import PiiSealer
@@ -71,6 +72,7 @@ class Node:
     tokens: TokenIssuer
     refresh: RefreshTokenStore
     revocations: Revocations
+    erasure: Erasure
     roster: Roster
     hub: SessionHub
     runs: RunService
@@ -161,7 +163,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             node = Node(
                 settings=settings, pool=pool, users=users, sessions=sessions, traces=traces,
                 trace_writer=writer, bank=bank, tokens=tokens, refresh=refresh,
-                revocations=revocations, roster=roster, hub=hub,
+                revocations=revocations, erasure=Erasure(pool), roster=roster, hub=hub,
                 runs=RunService(hub, sandbox, tasks, settings.sandbox_queue,
                                 settings.run_wall_seconds),
                 tutor=TutorService(hub, tasks, settings.tutor_delta_seconds),

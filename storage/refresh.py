@@ -21,6 +21,13 @@ class RefreshRefused(Exception):
 
 
 @dataclass(frozen=True)
+class SignIn:
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Rotation:
     user: str
     token: str
@@ -90,6 +97,12 @@ class RefreshTokenStore:
             " (SELECT family FROM refresh_tokens WHERE token_hash = $1) AND revoked_at IS NULL"
             " RETURNING user_id", _hash(presented))
         return str(row["user_id"]) if row else None
+
+    async def of_user(self, user: str) -> list[SignIn]:
+        rows = await self._pool.fetch(
+            "SELECT created_at, expires_at, revoked_at FROM refresh_tokens WHERE user_id = $1"
+            " ORDER BY created_at", uuid.UUID(user))
+        return [SignIn(r["created_at"], r["expires_at"], r["revoked_at"]) for r in rows]
 
     async def revoke_user(self, user: str) -> None:
         await self._pool.execute(

@@ -21,6 +21,7 @@ INSERT INTO trace_events (sid, seq, epoch, ts, kind, actor, role, data, private_
 SELECT s, q, e, t, k, a, r, d::jsonb, p
 FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::text[], $6::text[],
             $7::text[], $8::text[], $9::text[]) AS u(s, q, e, t, k, a, r, d, p)
+WHERE NOT EXISTS (SELECT 1 FROM trace_tombstones WHERE trace_tombstones.sid = u.s)
 ON CONFLICT (sid, seq) DO NOTHING
 """
 _TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,

@@ -67,6 +67,10 @@ class UserStore:
         await self._pool.execute("UPDATE users SET roles = $2 WHERE id = $1",
                                  uuid.UUID(user_id), roles)
 
+    async def set_consent(self, user_id: str, consent: bool) -> None:
+        await self._pool.execute("UPDATE users SET consent = $2 WHERE id = $1",
+                                 uuid.UUID(user_id), consent)
+
     def _user(self, row: asyncpg.Record) -> User:
         return User(str(row["id"]), self._open(row, "email", EMAIL),
                     self._open(row, "name", NAME), tuple(row["roles"]), row["consent"],

@@ -1,0 +1,47 @@
+"""Removing one person's learning data, or all of their data: by session id through the
+indexes, with tombstones so that events still queued cannot write it back."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from storage.db import Pool
+
+
+@dataclass(frozen=True)
+class Erased:
+    sessions: int
+    events: int
+
+
+class Erasure:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def traces_of(self, user: str) -> Erased:
+        """A learner's stored sessions and their traces (consent withdrawn)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            sids = [r["sid"] for r in await conn.fetch(
+                "SELECT sid FROM sessions WHERE learner_id = $1", uuid.UUID(user))]
+            await conn.executemany(
+                "INSERT INTO trace_tombstones (sid) VALUES ($1) ON CONFLICT DO NOTHING",
+                [(sid,) for sid in sids])
+            deleted = await conn.execute(
+                "DELETE FROM trace_events WHERE sid = ANY($1::uuid[])", sids)
+            await conn.execute("DELETE FROM trace_dead_letters WHERE sid = ANY($1::uuid[])", sids)
+            await conn.execute("DELETE FROM sessions WHERE sid = ANY($1::uuid[])", sids)
+        return Erased(len(sids), int(deleted.split()[-1]))
+
+    async def account(self, user: str) -> Erased:
+        """Everything of one account: its traces, then the account (refresh tokens, linked
+        sign-ins and the rest go with it by foreign key)."""
+        erased = await self.traces_of(user)
+        await self._pool.execute("DELETE FROM users WHERE id = $1", uuid.UUID(user))
+        return erased
+
+    async def tombstoned(self, sids: list[str]) -> set[str]:
+        rows = await self._pool.fetch(
+            "SELECT sid FROM trace_tombstones WHERE sid = ANY($1::uuid[])",
+            [uuid.UUID(s) for s in sids])
+        return {str(r["sid"]) for r in rows}
