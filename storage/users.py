@@ -24,6 +24,8 @@ class User:
     roles: tuple[str, ...]
     consent: bool
     password_hash: str | None
+    # Whether mail sent to the address reached its owner (a verify link, a password reset).
+    email_verified: bool = False
 
 
 class EmailTaken(Exception):
@@ -71,10 +73,14 @@ class UserStore:
         await self._pool.execute("UPDATE users SET consent = $2 WHERE id = $1",
                                  uuid.UUID(user_id), consent)
 
+    async def mark_email_verified(self, user_id: str) -> None:
+        await self._pool.execute("UPDATE users SET email_verified = true WHERE id = $1",
+                                 uuid.UUID(user_id))
+
     def _user(self, row: asyncpg.Record) -> User:
         return User(str(row["id"]), self._open(row, "email", EMAIL),
                     self._open(row, "name", NAME), tuple(row["roles"]), row["consent"],
-                    row["password_hash"])
+                    row["password_hash"], row["email_verified"])
 
     def _open(self, row: asyncpg.Record, plain: str, column: str) -> str:
         sealed = row[plain + "_sealed"]
