@@ -99,6 +99,19 @@ class Settings(BaseSettings):
     pii_key_id: str | None = None
     pii_lookup_key: str | None = None
 
+    # Mail (server/mail.py): smtp://user:pass@host:587 (STARTTLS when offered) or smtps:// for
+    # implicit TLS. Unset: mails are not sent, and the node logs that mail is not configured.
+    smtp_url: str | None = None
+    mail_from: str = "SocraticWingman <wingman@localhost>"
+    smtp_timeout_seconds: float = 20.0
+    # The base of links in mails; unset: http://HOST:PORT.
+    public_url: str | None = None
+    verify_token_seconds: float = 24 * 3600
+    reset_token_seconds: float = 3600
+
+    def public_base(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
     def data_path(self, *parts: str) -> Path:
         path = self.data_dir.joinpath(*parts)
         path.parent.mkdir(parents=True, exist_ok=True)
