@@ -1,7 +1,21 @@
 // SocraticWingman learner app: boot, views (login → questions → session),
 // and the glue between the HTTP API, the WebSocket and the session controller.
 
-import { api, ApiError, getAuth, saveAuth, clearAuth, storedSid } from './js/api.js';
+import {
+  api,
+  ApiError,
+  getAuth,
+  saveAuth,
+  clearAuth,
+  storedSid,
+  storedUser,
+  accessToken,
+  refreshAuth,
+  onRefreshed,
+  isAuthRefusal,
+  mayHaveLogin,
+} from './js/api.js';
+import { TokenKeeper } from './js/auth.js';
 import { WingmanSocket } from './js/socket.js';
 import { SessionController } from './js/session.js';
 import { createEditor } from './js/editor.js';
@@ -32,10 +46,11 @@ function showView(name) {
   currentView = name;
   for (const v of VIEWS) $(`#view-${v}`).hidden = v !== name;
   document.body.dataset.view = name;
-  const loggedIn = name !== 'login';
-  $('#conn').hidden = !loggedIn;
-  $('#logout').hidden = !loggedIn;
-  $('#user-name').textContent = loggedIn ? getAuth()?.user?.name || '' : '';
+  const user = name === 'login' ? null : storedUser();
+  $('#conn').hidden = !user;
+  $('#account').hidden = !user;
+  if (!user) closeAccountMenu();
+  $('#user-name').textContent = user?.name || '';
   if (name === 'session') {
     // CodeMirror measures itself; it was hidden until now.
     editor.refresh();
@@ -58,20 +73,32 @@ const STATUS_TEXT = {
   offline: 'offline',
 };
 
+/** Socket token sources: null when the learner has to sign in again; rejects on passing failures. */
+async function tokenOrNull(fresh) {
+  try {
+    return fresh ? (await refreshAuth()).access_token : await accessToken();
+  } catch (err) {
+    if (isAuthRefusal(err)) return null;
+    throw err;
+  }
+}
+
 const socket = new WingmanSocket({
-  getToken: () => getAuth()?.token ?? null,
+  getToken: () => tokenOrNull(false),
+  refreshToken: () => tokenOrNull(true),
+  canConnect: () => storedUser() !== null,
   onEvent: (ev) => session.onEvent(ev),
   onStatus: (status) => {
     $('#status').textContent = STATUS_TEXT[status] || status;
     $('#conn').dataset.state = status;
-    $('#reconnect').hidden = status !== 'offline' || !getAuth();
+    $('#reconnect').hidden = status !== 'offline' || !storedUser();
     if (status === 'connected') session.onConnected();
   },
   // Runs after every (re)authentication, before queued requests go out.
   onReady: async () => {
     if (session.sid) await openCurrentSession({ early: true });
   },
-  onAuthFailed: () => signOut('Your login has expired or is no longer valid. Please sign in again.'),
+  onAuthFailed: (err) => signOut(signedOutMessage(err?.details?.reason || err?.message)),
   onForbidden: (reason) => {
     toast(`The server refused the connection (${reason}). Use “Reconnect” to try again.`);
     if (session.sid) {
@@ -84,12 +111,67 @@ const socket = new WingmanSocket({
 const session = new SessionController({
   socket,
   editor,
-  me: () => getAuth()?.user ?? null,
+  me: () => storedUser(),
   toast,
   onLeave: () => showHome(),
 });
 
 $('#reconnect').addEventListener('click', () => socket.reconnectNow());
+
+// --- keeping the login fresh ----------------------------------------------------------
+
+const EXPIRED_MESSAGE = 'Your login has expired or is no longer valid. Please sign in again.';
+
+function signedOutMessage(reason = '') {
+  if (/everywhere/i.test(reason)) return 'You were signed out everywhere. Please sign in again.';
+  return EXPIRED_MESSAGE;
+}
+
+// About a minute before the access token expires, trade the refresh cookie for a new one.
+const keeper = new TokenKeeper({
+  onLost: (err) => signOut(signedOutMessage(err?.message)),
+});
+// For automated tests: window.wingman.keeper.stop() plays a background tab whose timer never fired.
+window.wingman.keeper = keeper;
+
+// Every new access token (from the keeper, a request that met a 401, or the socket)
+// goes to the open connection, so the server doesn't close it at expiry.
+onRefreshed(({ auth, previousUser }) => {
+  if (previousUser && auth.user && previousUser.id !== auth.user.id) {
+    // Someone signed in as another account in another tab: the browser's refresh
+    // cookie is theirs now, and so is this tab.
+    switchedAccount(auth.user);
+    return;
+  }
+  socket.renew(auth.access_token);
+});
+
+function switchedAccount(user) {
+  socket.stop();
+  session.detach();
+  storedSid.clear();
+  if (currentView === 'login' || !booted) return;
+  toast(`You're now signed in as ${user.name || 'another account'} (changed in another tab).`);
+  enterApp();
+}
+
+// Tabs of this browser share the refresh cookie: tell the others when it is gone or new.
+const tabs = typeof BroadcastChannel === 'function' ? new BroadcastChannel('wingman.auth') : null;
+tabs?.addEventListener('message', (e) => {
+  const what = e.data?.type;
+  if (what === 'signed-out' && currentView !== 'login' && storedUser()) {
+    signOut(e.data.everywhere ? 'You signed out everywhere in another tab.' : 'You signed out in another tab.');
+  } else if (what === 'signed-in' && currentView === 'login' && !signingIn) {
+    resumeLogin({ quiet: true });
+  }
+});
+function tellTabs(message) {
+  try {
+    tabs?.postMessage(message);
+  } catch {
+    /* closed channel */
+  }
+}
 
 /**
  * Join session.sid (fresh → snapshot, or after a reconnect → since) and show it.
@@ -98,7 +180,7 @@ $('#reconnect').addEventListener('click', () => socket.reconnectNow());
  */
 async function openCurrentSession({ early = false } = {}) {
   const sid = session.sid;
-  if (!session.loaded) showView('loading');
+  if (!session.loaded) showLoading('Opening your session…');
   try {
     await session.join({ early });
     if (session.sid === sid && currentView !== 'session') {
@@ -121,7 +203,7 @@ async function openCurrentSession({ early = false } = {}) {
 
 function openSession(sid) {
   session.attach(sid);
-  showView('loading');
+  showLoading('Opening your session…');
   // If the socket is (re)connecting, its onReady hook will do the join.
   if (socket.ready) openCurrentSession();
 }
@@ -178,7 +260,9 @@ $('#login-form').addEventListener('submit', async (e) => {
   try {
     const res = registering ? await api.register(email, password, name, consent) : await api.login(email, password);
     saveAuth(res);
+    forgetPendingLogout();
     $('#login-password').value = '';
+    tellTabs({ type: 'signed-in' });
     enterApp();
   } catch (err) {
     showLoginError(err.message || 'Something went wrong. Please try again.');
@@ -194,27 +278,149 @@ function showLogin(message = '') {
   $('#login-email').focus();
 }
 
+/** Forget the login in this tab (no server call) and show the login form. */
 function signOut(message = '') {
+  keeper.stop();
   socket.stop();
   session.detach();
   clearAuth();
   showLogin(message);
 }
 
-// Closing the socket is enough for the server to drop our presence; the
-// session itself stays open and shows up under "recent sessions".
-$('#logout').addEventListener('click', () => signOut());
+// A sign-out the server never heard about (offline): the refresh cookie would
+// silently sign this browser back in, so the next page load retries it first.
+const PENDING_LOGOUT_KEY = 'wingman.logout_pending';
+function rememberPendingLogout() {
+  try {
+    localStorage.setItem(PENDING_LOGOUT_KEY, '1');
+  } catch {
+    /* storage disabled */
+  }
+}
+function forgetPendingLogout() {
+  try {
+    localStorage.removeItem(PENDING_LOGOUT_KEY);
+  } catch {
+    /* storage disabled */
+  }
+}
+function hasPendingLogout() {
+  try {
+    return localStorage.getItem(PENDING_LOGOUT_KEY) === '1';
+  } catch {
+    return false;
+  }
+}
 
-/** Logged in: connect, then resume the stored session or show the list. */
+let loggingOut = false;
+
+/**
+ * "Sign out": revoke this browser's refresh cookie, then forget the login here.
+ * "Sign out everywhere": revoke every sign-in of the account (the server closes
+ * all its sockets, on every node); if that fails we stay signed in and say so.
+ * Closing our socket drops our presence; the session itself stays open and
+ * shows up under "recent sessions".
+ */
+async function logOut({ everywhere = false } = {}) {
+  if (loggingOut) return;
+  loggingOut = true;
+  closeAccountMenu();
+  for (const b of [$('#logout'), $('#logout-everywhere')]) b.disabled = true;
+  // Our own socket would be closed with 4401 too; stop it first so that isn't taken for an expiry.
+  keeper.stop();
+  socket.stop();
+  let message = everywhere ? 'You are signed out everywhere.' : '';
+  try {
+    await api.logout(everywhere);
+    forgetPendingLogout();
+  } catch (err) {
+    if (everywhere && !isAuthRefusal(err)) {
+      toast(`Couldn't sign out everywhere: ${err.message}`);
+      keeper.start();
+      socket.start();
+      return;
+    }
+    if (everywhere) {
+      message = 'Signed out here, but signing out everywhere needs a current login: sign in and try again.';
+    } else {
+      rememberPendingLogout();
+      message = `Signed out in this tab, but the server couldn't be told (${err.message}) — it will be when this page next loads.`;
+    }
+  } finally {
+    loggingOut = false;
+    for (const b of [$('#logout'), $('#logout-everywhere')]) b.disabled = false;
+  }
+  tellTabs({ type: 'signed-out', everywhere });
+  signOut(message);
+}
+
+$('#logout').addEventListener('click', () => logOut());
+$('#logout-everywhere').addEventListener('click', () => logOut({ everywhere: true }));
+
+// --- account menu (header) ----------------------------------------------------------
+
+function menuItems() {
+  return [...$('#account-menu').querySelectorAll('[role="menuitem"]')];
+}
+
+function openAccountMenu(focusFirst = false) {
+  $('#account-menu').hidden = false;
+  $('#account-button').setAttribute('aria-expanded', 'true');
+  if (focusFirst) menuItems()[0]?.focus();
+}
+
+function closeAccountMenu(returnFocus = false) {
+  const menu = $('#account-menu');
+  if (menu.hidden) return;
+  menu.hidden = true;
+  $('#account-button').setAttribute('aria-expanded', 'false');
+  if (returnFocus) $('#account-button').focus();
+}
+
+$('#account-button').addEventListener('click', () => {
+  if ($('#account-menu').hidden) openAccountMenu();
+  else closeAccountMenu();
+});
+$('#account-button').addEventListener('keydown', (e) => {
+  if (e.key === 'ArrowDown' || e.key === 'Enter' || e.key === ' ') {
+    e.preventDefault();
+    openAccountMenu(true);
+  }
+});
+$('#account-menu').addEventListener('keydown', (e) => {
+  const items = menuItems();
+  const at = items.indexOf(document.activeElement);
+  if (e.key === 'Escape') {
+    e.preventDefault();
+    closeAccountMenu(true);
+  } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+    e.preventDefault();
+    const step = e.key === 'ArrowDown' ? 1 : -1;
+    items[(at + step + items.length) % items.length]?.focus();
+  } else if (e.key === 'Tab') {
+    closeAccountMenu();
+  }
+});
+document.addEventListener('click', (e) => {
+  if (!$('#account').contains(e.target)) closeAccountMenu();
+});
+
+/** Logged in: keep the token fresh, connect, then resume the stored session or show the list. */
 function enterApp() {
   const sid = storedSid.get();
+  keeper.start();
   socket.start();
   if (sid) {
     session.attach(sid);
-    showView('loading'); // the socket's onReady hook joins it
+    showLoading('Opening your session…'); // the socket's onReady hook joins it
   } else {
     showHome();
   }
+}
+
+function showLoading(text) {
+  $('#loading-text').textContent = text;
+  showView('loading');
 }
 
 // --- home: questions and recent sessions --------------------------------------------
@@ -222,8 +428,9 @@ function enterApp() {
 let questions = [];
 
 function handleApiError(err, statusEl, what) {
+  // A 401 here means the request already tried a refresh, and it was refused.
   if (err instanceof ApiError && err.status === 401) {
-    signOut('Your login has expired. Please sign in again.');
+    if (currentView !== 'login') signOut('Your login has expired. Please sign in again.');
     return;
   }
   statusEl.textContent = `Couldn't load ${what}: ${err.message}`;
@@ -299,5 +506,48 @@ function renderSessions(sessions) {
 
 // --- boot ----------------------------------------------------------------------------
 
-if (getAuth()) enterApp();
-else showLogin();
+let booted = false;
+let signingIn = false;
+
+/**
+ * No usable access token in this tab (a reload after it expired, a new tab, another
+ * tab just signed in): try the refresh cookie, and show the login form only if
+ * that is refused. quiet: stay on the login form without a message if it fails.
+ */
+async function resumeLogin({ quiet = false } = {}) {
+  if (signingIn) return;
+  signingIn = true;
+  if (!quiet) showLoading('Signing you in…');
+  try {
+    await refreshAuth();
+    enterApp();
+  } catch (err) {
+    if (quiet) return;
+    showLogin(isAuthRefusal(err) ? '' : `Couldn't check your login: ${err.message}`);
+  } finally {
+    signingIn = false;
+  }
+}
+
+async function boot() {
+  if (hasPendingLogout()) {
+    // A sign-out the server never heard about: finish it instead of signing back in.
+    clearAuth();
+    try {
+      await api.logout();
+      forgetPendingLogout();
+    } catch {
+      /* still offline: try again next time */
+    }
+    showLogin();
+  } else if (getAuth()) {
+    enterApp();
+  } else if (mayHaveLogin()) {
+    await resumeLogin();
+  } else {
+    showLogin();
+  }
+  booted = true;
+}
+
+boot();

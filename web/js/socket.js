@@ -5,7 +5,12 @@
 //  - request(type, fields) → Promise matched to its reply by `ref`, 15 s timeout;
 //  - requests made while (re)connecting are queued and sent once ready;
 //  - reconnect with exponential backoff + jitter, except after a normal close
-//    (1000), "not authenticated" (4401) or "forbidden" (4403);
+//    (1000) or "forbidden" (4403);
+//  - on "not authenticated" (4401: the token expired or was revoked) try one
+//    refresh, and reconnect with the new token if it worked; otherwise the app's
+//    onAuthFailed sends the learner to the login form;
+//  - renew(token) hands the open connection a fresh access token (another
+//    `auth` frame) before the old one expires;
 //  - after re-auth, run the app's onReady hook (it re-joins the session and
 //    must finish before queued requests go out, so they land in the session);
 //  - requests carrying an idempotency key are re-sent, with the same key, when
@@ -50,7 +55,11 @@ export function defaultUrl() {
 export class WingmanSocket {
   /**
    * @param {object} o
-   * @param {() => string|null} o.getToken
+   * @param {() => Promise<string|null>} o.getToken      a usable access token (refreshed if need be);
+   *        null: sign in again; rejects: a passing failure, try again later
+   * @param {() => Promise<string|null>} [o.refreshToken] a new token even though ours looks valid
+   *        (after a 4401); same contract as getToken
+   * @param {() => boolean} [o.canConnect]  whether there is a login to connect with (for reconnectNow)
    * @param {(event: object) => void} o.onEvent        every {"type":"event"} frame
    * @param {(status: string, detail?: object) => void} [o.onStatus]
    * @param {() => Promise<void>} [o.onReady]          after auth, before queued requests flush
@@ -58,8 +67,10 @@ export class WingmanSocket {
    * @param {(reason: string) => void} [o.onForbidden] 4403
    * @param {string} [o.url]
    */
-  constructor({ getToken, onEvent, onStatus, onReady, onAuthFailed, onForbidden, url }) {
+  constructor({ getToken, refreshToken, canConnect, onEvent, onStatus, onReady, onAuthFailed, onForbidden, url }) {
     this.getToken = getToken;
+    this.refreshToken = refreshToken || getToken;
+    this.canConnect = canConnect || (() => true);
     this.onEvent = onEvent;
     this.onStatus = onStatus || (() => {});
     this.onReady = onReady || (async () => {});
@@ -76,6 +87,10 @@ export class WingmanSocket {
     this._reconnectTimer = null;
     this._pingTimer = null;
     this._nextRef = 1;
+    this._connToken = null; // the token the server holds for this connection
+    this._latestToken = null; // the newest token handed to renew()
+    this._reauthTried = false; // a 4401 already cost us a refresh; the next one signs out
+    this._waitingForToken = false; // a token is on its way; reconnectNow() has nothing to speed up
     /** ref → {ref, type, frame, resolve, reject, timer, retry, early, sent} */
     this._pending = new Map();
 
@@ -90,12 +105,16 @@ export class WingmanSocket {
     if (!this._stopped) return;
     this._stopped = false;
     this._attempt = 0;
+    this._reauthTried = false;
     this._connect();
   }
 
   /** Close normally and stop reconnecting; pending requests fail with "closed". */
   stop() {
     this._stopped = true;
+    this._waitingForToken = false;
+    this._connToken = null;
+    this._latestToken = null;
     clearTimeout(this._reconnectTimer);
     this._stopPing();
     this.ready = false;
@@ -116,10 +135,10 @@ export class WingmanSocket {
   /** Skip the backoff wait (user clicked "reconnect", or the browser came back online). */
   reconnectNow() {
     if (this._stopped) {
-      if (this.getToken()) this.start();
+      if (this.canConnect()) this.start();
       return;
     }
-    if (this.status === 'reconnecting' && !this._ws) {
+    if (this.status === 'reconnecting' && !this._ws && !this._waitingForToken) {
       clearTimeout(this._reconnectTimer);
       this._connect();
     }
@@ -154,6 +173,29 @@ export class WingmanSocket {
     });
   }
 
+  /**
+   * Give the server a fresh access token for this connection (before the old one
+   * expires). A connection still being set up picks the newest token up itself.
+   */
+  async renew(token) {
+    this._latestToken = token;
+    if (!this.ready || !token || token === this._connToken) return;
+    const gen = this._gen;
+    try {
+      await this.request('auth', { token });
+      if (gen === this._gen) this._connToken = token;
+    } catch (err) {
+      if (gen !== this._gen || this._stopped) return;
+      if (err.code === 'timeout') this._drop('renewal timeout'); // reconnects with the new token
+      else if (err.code === 'unauthenticated' || err.code === 'forbidden') {
+        // A brand-new token refused: revoked (signed out everywhere) or someone else's.
+        this.stop();
+        this.onAuthFailed(err);
+      }
+      // disconnected/closed: the reconnect authenticates with the newest token.
+    }
+  }
+
   // --- internals ------------------------------------------------------------
 
   _setStatus(status, detail) {
@@ -161,10 +203,29 @@ export class WingmanSocket {
     this.onStatus(status, detail);
   }
 
-  _connect() {
+  async _connect() {
     const gen = ++this._gen;
     this.ready = false;
     this._setStatus(this._attempt === 0 ? 'connecting' : 'reconnecting');
+    // Get the token before opening: the server allows 10 s for the auth frame.
+    let token;
+    this._waitingForToken = true;
+    try {
+      token = await this.getToken();
+    } catch (err) {
+      if (gen !== this._gen || this._stopped) return;
+      console.warn('no access token for now', err);
+      this._scheduleReconnect();
+      return;
+    } finally {
+      if (gen === this._gen) this._waitingForToken = false;
+    }
+    if (gen !== this._gen || this._stopped) return;
+    if (!token) {
+      this.stop();
+      this.onAuthFailed(new RequestError('not_authenticated', 'Please sign in.'));
+      return;
+    }
     let ws;
     try {
       ws = new WebSocket(this.url, PROTOCOL);
@@ -174,31 +235,29 @@ export class WingmanSocket {
       return;
     }
     this._ws = ws;
-    ws.addEventListener('open', () => gen === this._gen && this._authenticate(gen));
+    ws.addEventListener('open', () => gen === this._gen && this._authenticate(gen, token));
     ws.addEventListener('message', (e) => gen === this._gen && this._onMessage(e.data));
     ws.addEventListener('close', (e) => gen === this._gen && this._onClose(e.code, e.reason));
     // 'error' is always followed by 'close'; nothing to do here.
   }
 
-  async _authenticate(gen) {
-    const token = this.getToken();
-    if (!token) {
-      this.stop();
-      this.onAuthFailed(new RequestError('not_authenticated', 'Please sign in.'));
-      return;
-    }
+  async _authenticate(gen, token) {
     try {
       await this.request('auth', { token }, { early: true });
     } catch (err) {
       if (gen !== this._gen) return;
       if (err.code === 'timeout') return this._drop('auth timeout');
       if (err.code === 'disconnected' || err.code === 'closed') return; // close handler reconnects
+      // The server closes with 4401 right after; the close handler refreshes once.
+      if (err.code === 'unauthenticated') return;
       this.stop();
       this.onAuthFailed(err);
       return;
     }
     if (gen !== this._gen) return;
     this._attempt = 0;
+    this._reauthTried = false;
+    this._connToken = token;
     try {
       await this.onReady();
     } catch (err) {
@@ -211,6 +270,8 @@ export class WingmanSocket {
     const queued = [...this._pending.values()].filter((e) => !e.sent).sort((a, b) => a.ref - b.ref);
     for (const entry of queued) this._transmit(entry);
     this._startPing(gen);
+    // A token refreshed while this connection was being set up.
+    if (this._latestToken && this._latestToken !== token) this.renew(this._latestToken);
   }
 
   /** Send an entry; returns false if the socket isn't open. */
@@ -292,8 +353,7 @@ export class WingmanSocket {
     }
     if (this._stopped) return;
     if (code === 4401) {
-      this.stop();
-      this.onAuthFailed(new RequestError('not_authenticated', reason || 'Your login has expired. Please sign in again.'));
+      this._reauth(reason);
       return;
     }
     if (code === 4403) {
@@ -321,6 +381,35 @@ export class WingmanSocket {
       }
     }
     this._onClose(4000, why);
+  }
+
+  /** After a 4401: one refresh, then reconnect; a second 4401 before success signs out. */
+  async _reauth(reason) {
+    const failed = () => {
+      this.stop();
+      this.onAuthFailed(new RequestError('not_authenticated', reason || 'Your login has expired.', { reason }));
+    };
+    if (this._reauthTried) return failed();
+    this._reauthTried = true;
+    const gen = ++this._gen;
+    this._setStatus('reconnecting');
+    let token;
+    this._waitingForToken = true;
+    try {
+      token = await this.refreshToken();
+    } catch (err) {
+      // Could not ask (offline, server down): keep trying; _connect refreshes as needed.
+      if (gen !== this._gen || this._stopped) return;
+      console.warn('refresh after 4401 failed; retrying', err);
+      this._reauthTried = false;
+      this._scheduleReconnect();
+      return;
+    } finally {
+      if (gen === this._gen) this._waitingForToken = false;
+    }
+    if (gen !== this._gen || this._stopped) return;
+    if (!token) return failed();
+    this._connect();
   }
 
   _scheduleReconnect() {
