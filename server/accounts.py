@@ -100,16 +100,16 @@ async def logout(request: Request) -> JSONResponse:
     """Sign this browser out; with {"everywhere": true} and a valid access token, every
     session of the account, its open sockets on every node included."""
     node: Node = request.app.state.node
-    presented = request.cookies.get(REFRESH_COOKIE)
-    if presented:
-        await node.refresh.revoke_family(presented)
     body = await read_body(request, Logout) if await request.body() else Logout()
     if isinstance(body, JSONResponse):
         return body
-    if body.everywhere:
-        who = await bearer(request)
-        if who is None:
-            return error(401, ErrorCode.UNAUTHENTICATED, "signing out everywhere needs a login")
+    who = await bearer(request) if body.everywhere else None
+    if body.everywhere and who is None:
+        return error(401, ErrorCode.UNAUTHENTICATED, "signing out everywhere needs a login")
+    presented = request.cookies.get(REFRESH_COOKIE)
+    if presented:
+        await node.refresh.revoke_family(presented)
+    if who is not None:
         await node.refresh.revoke_user(who.user)
         await node.revocations.revoke(who.user)
     answer = JSONResponse({"ok": True})
