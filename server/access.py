@@ -4,6 +4,7 @@ user's sign-outs (tokens issued before "sign out everywhere" no longer count).""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
@@ -37,3 +38,12 @@ async def bearer(request: Request) -> Identity | None:
         return await identify(request.app.state.node, token.strip())
     except RequestError:
         return None
+
+
+def origin_allowed(node: Node, origin: str | None, host: str | None) -> bool:
+    """Browsers send Origin; other clients may not. A browser must come from an allowed site."""
+    if origin is None:
+        return True
+    if origin in node.settings.allowed_origins:
+        return True
+    return bool(host) and urlsplit(origin).netloc == host

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from realtime.codes import ErrorCode
 from server import limits
-from server.access import bearer
+from server.access import bearer, origin_allowed
 from server.node import Node
 from server.passwords import DUMMY_HASH, hash_password, password_problem, verify_password
 from storage.refresh import RefreshRefused, Rotation
@@ -80,9 +80,17 @@ def _signed_out(status: int, code: ErrorCode, message: str) -> JSONResponse:
     return answer
 
 
+def _same_site(request: Request) -> bool:
+    """Cookie-carrying requests from another site's page are refused (SameSite's second line)."""
+    return origin_allowed(request.app.state.node, request.headers.get("origin"),
+                          request.headers.get("host"))
+
+
 async def refresh(request: Request) -> JSONResponse:
     """A new access token from the refresh cookie, which rotates; only the cookie counts."""
     node: Node = request.app.state.node
+    if not _same_site(request):
+        return error(403, ErrorCode.FORBIDDEN, "refresh is only for this site's pages")
     presented = request.cookies.get(REFRESH_COOKIE)
     if not presented:
         return error(401, ErrorCode.UNAUTHENTICATED, "no refresh cookie: log in")
@@ -100,6 +108,8 @@ async def logout(request: Request) -> JSONResponse:
     """Sign this browser out; with {"everywhere": true} and a valid access token, every
     session of the account, its open sockets on every node included."""
     node: Node = request.app.state.node
+    if not _same_site(request):
+        return error(403, ErrorCode.FORBIDDEN, "logout is only for this site's pages")
     body = await read_body(request, Logout) if await request.body() else Logout()
     if isinstance(body, JSONResponse):
         return body

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -16,22 +15,13 @@ from realtime.codes import CloseCode, ErrorCode, RequestError
 from realtime.connection import Connection, Identity
 from realtime.frames import BadFrame, FieldLimits, decode_request, encode_error, encode_reply
 from realtime.requests import AnyRequest, Auth, SessionJoin
-from server.access import identify
+from server.access import identify, origin_allowed
 from server.handlers import HANDLERS, Replied
 from server.limits import frame_wait, rate_limited
 from server.node import Node
 
 log = logging.getLogger("wingman.ws")
 SUBPROTOCOL = "wingman.v1"
-
-
-def origin_allowed(node: Node, origin: str | None, host: str | None) -> bool:
-    """Browsers send Origin; other clients may not. A browser must come from an allowed site."""
-    if origin is None:
-        return True
-    if origin in node.settings.allowed_origins:
-        return True
-    return bool(host) and urlsplit(origin).netloc == host
 
 
 async def endpoint(websocket: WebSocket) -> None:
