@@ -24,12 +24,14 @@ from realtime.rights import SessionFacts
 from realtime.roster import Roster
 from sandbox import Limits, Sandbox, open_process_sandbox
 from server.bank import QuestionBank, shipped_questions
+from server.mail import MailSender, open_mail
 from server.pii_keys import load_sealer
 from server.runs import RunService
 from server.settings import SandboxBackend, Settings
 from server.tokens import TokenIssuer, load_signing_keys
 from server.tutoring import TutorService
 from storage.db import Pool, open_pool, resolve_url
+from storage.email_tokens import EmailTokenStore
 from storage.erasure import Erasure
 from storage.keycheck import check_keys
 from storage.migrate import migrate
@@ -81,6 +83,8 @@ class Node:
     limiter: RateLimiter
     sandbox: Sandbox
     tasks: TaskGroup
+    mail: MailSender
+    email_tokens: EmailTokenStore
 
     async def end_session(self, sid: str, reason: str) -> None:
         live = await self.hub.get(sid)
@@ -159,7 +163,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     limiter: RateLimiter = RedisLimiter(redis) if redis else InProcessLimiter()
     try:
-        async with anyio.create_task_group() as tasks:
+        async with open_mail(settings) as mail, anyio.create_task_group() as tasks:
             node = Node(
                 settings=settings, pool=pool, users=users, sessions=sessions, traces=traces,
                 trace_writer=writer, bank=bank, tokens=tokens, refresh=refresh,
@@ -168,7 +172,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                                 settings.run_wall_seconds),
                 tutor=TutorService(hub, tasks, settings.tutor_delta_seconds),
                 replies=ReplyCache(settings.idempotency_seconds), limiter=limiter,
-                sandbox=sandbox, tasks=tasks)
+                sandbox=sandbox, tasks=tasks, mail=mail, email_tokens=EmailTokenStore(pool))
             tasks.start_soon(writer.run)
             tasks.start_soon(_end_idle_sessions, node)
             tasks.start_soon(revocations.listen, lambda user: roster.sign_out(
