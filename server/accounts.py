@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from realtime.codes import ErrorCode
-from server import limits
+from server import letters, limits
 from server.access import bearer, origin_allowed
 from server.node import Node
 from server.passwords import DUMMY_HASH, hash_password, password_problem, verify_password
@@ -66,7 +66,8 @@ async def _session_answer(node: Node, user: User, rotation: Rotation | None = No
     token, expires = node.tokens.issue(user.id, user.name, user.roles)
     answer = JSONResponse({"access_token": token, "expires_at": expires,
                            "user": {"id": user.id, "name": user.name, "roles": list(user.roles),
-                                    "consent": user.consent}})
+                                    "consent": user.consent,
+                                    "email_verified": user.email_verified}})
     rotation = rotation or await node.refresh.issue(user.id)
     answer.set_cookie(REFRESH_COOKIE, rotation.token, path=REFRESH_PATH, httponly=True,
                       secure=node.settings.cookie_secure, samesite="strict",
@@ -149,6 +150,7 @@ async def register(request: Request) -> JSONResponse:
         user = await node.users.add(email, name, hashed, ["learner"], body.consent)
     except EmailTaken:
         return error(409, ErrorCode.CONFLICT, "an account with this email exists already")
+    letters.send_verification(node, user)
     return await _session_answer(node, user)
 
 

@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server import accounts, api, me, ws
+from server import accounts, api, me, password_reset, verification, ws
 from server.node import open_node
 from server.settings import Settings
 
@@ -63,6 +63,8 @@ def create_app(settings: Settings, web: Path = WEB) -> Starlette:
         Route("/", index),
         WebSocketRoute("/ws", ws.endpoint),
         *accounts.routes,
+        *verification.routes,
+        *password_reset.routes,
         *api.routes,
         *me.routes,
         Mount("/static", StaticFiles(directory=web), name="static"),

@@ -17,6 +17,7 @@ ROLES = ("learner", "mentor", "admin")
 def _serve(settings: Settings) -> int:
     import uvicorn
 
+    from server import log_redaction
     from server.app import create_app
 
     config = uvicorn.Config(
@@ -28,6 +29,8 @@ def _serve(settings: Settings) -> int:
         ws_per_message_deflate=settings.ws_deflate,
         timeout_graceful_shutdown=15,
     )
+    # Config has just set up uvicorn's loggers: mailed tokens in URLs must not reach the log.
+    log_redaction.install()
     uvicorn.Server(config).run()
     return 0
 

@@ -42,6 +42,17 @@ async def register_wait(node: Node, address: str) -> int:
                                   node.settings.rate_register_address)
 
 
+async def mail_wait(node: Node, address: str, account: str) -> int:
+    """A mail asked for from `address` for `account` (a user id, or account_key of an email):
+    counted the same whether or not the account exists, so a refusal reveals nothing."""
+    wait = await node.limiter.hit(keys.rate("mail.address", address),
+                                  node.settings.rate_login_address)
+    if wait:
+        return wait
+    return await node.limiter.hit(keys.rate("mail.account", account),
+                                  node.settings.rate_mail_account)
+
+
 async def frame_wait(node: Node, user: str, request: AnyRequest | None) -> int:
     """Every frame after auth costs a frame (`request` is None for one that did not decode);
     runs and tutor turns cost one of their own as well."""

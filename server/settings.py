@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     rate_frames: RateSetting = Rate(30, 1.0, 60)
     rate_runs: RateSetting = Rate(20, 60.0, 6)
     rate_tutor_turns: RateSetting = Rate(10, 60.0, 4)
+    # Mails asked for (resend a verify link, forgot password), per account: no mail-bombing.
+    rate_mail_account: RateSetting = Rate(5, 3600.0, 3)
     # A peer that keeps sending while told to wait is closed with 4429.
     rate_limited_before_close: int = 20
 
