@@ -37,15 +37,18 @@ class UserStore:
         self._pool = pool
         self._sealer = sealer
 
-    async def add(self, email: str, name: str, password_hash: str, roles: list[str],
-                  consent: bool) -> User:
+    async def add(self, email: str, name: str, password_hash: str | None, roles: list[str],
+                  consent: bool, email_verified: bool = False) -> User:
+        """A new account; one made from a provider's sign-in has no password and an email the
+        provider verified."""
         email = normalised_email(email)
         try:
             row = await self._pool.fetchrow(
                 "INSERT INTO users (id, email_lookup, email_sealed, name_sealed, password_hash,"
-                " roles, consent) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+                " roles, consent, email_verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                " RETURNING *",
                 uuid.uuid4(), self._sealer.lookup(email), self._sealer.seal(email, EMAIL),
-                self._sealer.seal(name, NAME), password_hash, roles, consent)
+                self._sealer.seal(name, NAME), password_hash, roles, consent, email_verified)
         except asyncpg.UniqueViolationError:
             raise EmailTaken() from None
         assert row is not None
