@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server import accounts, api, me, password_reset, verification, ws
+from server import accounts, api, me, oauth, password_reset, verification, ws
 from server.node import open_node
 from server.settings import Settings
 
@@ -67,6 +67,8 @@ def create_app(settings: Settings, web: Path = WEB) -> Starlette:
         *password_reset.routes,
         *api.routes,
         *me.routes,
+        *oauth.routes(settings),
         Mount("/static", StaticFiles(directory=web), name="static"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
+    return Starlette(routes=routes, lifespan=lifespan,
+                     middleware=[Middleware(SecurityHeaders), oauth.state_middleware(settings)])

@@ -51,6 +51,23 @@ class Settings(BaseSettings):
     cookie_secure: bool = True
     auth_frame_timeout_seconds: float = 10.0
 
+    # Where browsers reach this node (https://wingman.example); OAuth redirect URIs are built
+    # from it. Unset: from the address of each request.
+    public_url: str | None = None
+    # Signs the short-lived cookie holding OAuth state, nonce and PKCE verifier; nodes behind one
+    # address need the same. Unset: generated into DATA_DIR.
+    session_secret: str | None = None
+    # Sign-in with OpenID providers; each is on once its client id and secret are both set.
+    google_client_id: str | None = None
+    google_client_secret: str | None = None
+    google_discovery_url: str = "https://accounts.google.com/.well-known/openid-configuration"
+    google_pkce: bool = True
+    linkedin_client_id: str | None = None
+    linkedin_client_secret: str | None = None
+    linkedin_discovery_url: str = "https://www.linkedin.com/oauth/.well-known/openid-configuration"
+    # LinkedIn's OIDC web flow uses PKCE only for clients that asked LinkedIn to enable it.
+    linkedin_pkce: bool = False
+
     # Wire limits (PROTOCOL.md).
     max_frame_bytes: int = 256 * 1024
     max_code_bytes: int = 64 * 1024
@@ -106,8 +123,7 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     mail_from: str = "SocraticWingman <wingman@localhost>"
     smtp_timeout_seconds: float = 20.0
-    # The base of links in mails; unset: http://HOST:PORT.
-    public_url: str | None = None
+    # Links in mails start with PUBLIC_URL (above); unset: http://HOST:PORT.
     verify_token_seconds: float = 24 * 3600
     reset_token_seconds: float = 3600
 
