@@ -147,8 +147,8 @@ async def _verified_claims(client: Any, request: Request) -> dict[str, Any]:
         token = await client.authorize_access_token(request)
     except (AuthlibBaseError, JoseError, ValueError, KeyError) as err:
         # State mismatch or replay, a refused code, a bad ID token, or a denied consent.
-        log.info("%s callback refused: %s %s", client.name, type(err).__name__,
-                 getattr(err, "error", ""))
+        log.info("%s callback refused: %s %s %s", client.name, type(err).__name__,
+                 getattr(err, "error", ""), str(getattr(err, "description", "") or "")[:200])
         raise Problem(400, ErrorCode.BAD_REQUEST,
                       "the sign-in could not be verified; start again") from None
     except httpx.HTTPError as err:
