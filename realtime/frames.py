@@ -15,6 +15,9 @@ from realtime.requests import REQUIRED, AnyRequest, CodeRun, CodeUpdate, Ref, Re
 _decoder = msgspec.json.Decoder(AnyRequest)
 _loose = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
+# Idempotency keys and cursors are small by nature; bounded so nobody parks memory in them.
+MAX_KEY_CHARS = 128
+MAX_CURSOR_BYTES = 1024
 _FIELD = re.compile(r"at `\$\.([A-Za-z0-9_.\[\]]+)`|field `([A-Za-z0-9_]+)`")
 
 
@@ -36,26 +39,34 @@ class BadFrame(RequestError):
 def decode_request(frame: str | bytes, limits: FieldLimits) -> AnyRequest:
     try:
         request: AnyRequest = _decoder.decode(frame)
-    except msgspec.DecodeError as err:
-        ref = _readable_ref(frame)
-        message = str(err)
-        match = _FIELD.search(message)
-        field = (match.group(1) or match.group(2)) if match else None
-        if "$.type" in message or "tag" in message.lower():
-            raise BadFrame(ref, ErrorCode.BAD_REQUEST, "unknown or missing request type",
-                           field="type") from None
-        if field is None and ref is None:
-            raise BadFrame(None, ErrorCode.BAD_REQUEST, "frame is not a JSON request object") \
-                from None
-        raise BadFrame(ref, ErrorCode.BAD_REQUEST, message, field=field) from None
+    except (RecursionError, UnicodeDecodeError, ValueError) as err:
+        if isinstance(err, msgspec.DecodeError):
+            raise _bad_frame(frame, err) from None
+        # Nesting too deep to walk, or bytes that are not UTF-8: not a request, and no ref.
+        raise BadFrame(None, ErrorCode.BAD_REQUEST, "frame is not a JSON request object") \
+            from None
     _check_fields(request, limits)
     return request
+
+
+def _bad_frame(frame: str | bytes, err: msgspec.DecodeError) -> BadFrame:
+    """The error for a frame msgspec refused, naming the field and the ref when it can."""
+    ref = _readable_ref(frame)
+    message = str(err)
+    match = _FIELD.search(message)
+    field = (match.group(1) or match.group(2)) if match else None
+    if "$.type" in message or "tag" in message.lower():
+        return BadFrame(ref, ErrorCode.BAD_REQUEST, "unknown or missing request type",
+                        field="type")
+    if field is None and ref is None:
+        return BadFrame(None, ErrorCode.BAD_REQUEST, "frame is not a JSON request object")
+    return BadFrame(ref, ErrorCode.BAD_REQUEST, message, field=field)
 
 
 def _readable_ref(frame: str | bytes) -> Ref:
     try:
         loose = _loose.decode(frame)
-    except msgspec.DecodeError:
+    except (RecursionError, UnicodeDecodeError, ValueError):
         return None
     ref = loose.get("ref") if isinstance(loose, dict) else None
     return ref if isinstance(ref, int | str) and not isinstance(ref, bool) else None
@@ -66,6 +77,15 @@ def _check_fields(request: Request, limits: FieldLimits) -> None:
         if getattr(request, name) in ("", None):
             raise BadFrame(request.ref, ErrorCode.BAD_REQUEST, f"missing field `{name}`",
                            field=name)
+    if request.key is not None and len(request.key) > MAX_KEY_CHARS:
+        raise BadFrame(request.ref, ErrorCode.TOO_LARGE,
+                       f"`key` is over its limit of {MAX_KEY_CHARS} characters", field="key",
+                       limit=MAX_KEY_CHARS)
+    if isinstance(request, CodeUpdate) and request.cursor is not None and \
+            len(_encoder.encode(request.cursor)) > MAX_CURSOR_BYTES:
+        raise BadFrame(request.ref, ErrorCode.TOO_LARGE,
+                       f"`cursor` is over its limit of {MAX_CURSOR_BYTES} bytes", field="cursor",
+                       limit=MAX_CURSOR_BYTES)
     sized: list[tuple[str, str | None, int]] = []
     if isinstance(request, CodeUpdate | CodeRun):
         sized.append(("code", request.code, limits.code_bytes))

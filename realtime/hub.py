@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
+import msgspec
 
 from realtime.bus import Bus, Unavailable
 from realtime.codes import ErrorCode, RequestError
 from realtime.connection import Connection
-from realtime.envelope import Actor, Draft, Event, Role
+from realtime.envelope import SYSTEM, TUTOR, Actor, Draft, Event, Role
 from realtime.frames import encode_event, encode_reply, to_builtins
 from realtime.requests import Ref, Since
 from realtime.rights import SessionFacts
@@ -90,10 +92,11 @@ class SessionHub:
 
     async def get(self, sid: str) -> LiveSession:
         """The live session, loading it from storage when this node does not hold it."""
+        sid = canonical_sid(sid) or ""
         live = self._live.get(sid)
         if live is not None:
             return live
-        stored = await self._load(sid)
+        stored = await self._load(sid) if sid else None
         if stored is None:
             raise RequestError(ErrorCode.NOT_FOUND, "no such session")
         live = self._live.get(sid)
@@ -109,7 +112,21 @@ class SessionHub:
         live = LiveSession(state, stored.facts, self._question(stored.question_id), stored.keep)
         live.state.last_activity_ms = _now_ms()
         self._attach(sid, live)
+        await self._finish_orphans(live)
         return live
+
+    async def _finish_orphans(self, live: LiveSession) -> None:
+        """A run or a tutor turn that storage shows open belonged to a process that is gone:
+        end them, so the session does not wait for them forever."""
+        state = live.state
+        if state.ended:
+            return
+        if state.active_run is not None:
+            await self.publish(state.sid, "run.finished", SYSTEM, {
+                "run_id": state.active_run, "exit_code": None, "duration_ms": 0,
+                "peak_memory_kib": 0, "limit": "lost", "tests": []})
+        if state.active_turn is not None:
+            await self.publish(state.sid, "tutor.turn.end", TUTOR, {"turn_id": state.active_turn})
 
     def _question(self, question_id: str) -> dict[str, Any]:
         question = self._questions(question_id)
@@ -149,7 +166,12 @@ class SessionHub:
             return
         if not live.state.apply(event):
             return
-        frame = encode_event(event)
+        try:
+            frame = encode_event(event)
+        except (TypeError, ValueError, msgspec.EncodeError):
+            # Sources clean what they publish; should one slip, the publisher must not fail.
+            log.exception("event %s/%s cannot be encoded", event.sid, event.seq)
+            return
         hidden: bytes | None = None
         for member in tuple(live.members.values()):
             if member.pending is not None:
@@ -164,6 +186,7 @@ class SessionHub:
                    since: Since | None) -> None:
         """Reply first, then every missed event, then live ones: no gap, no duplicate."""
         sid = live.state.sid
+        was_present = live.present(connection.user, role)
         member = Member(connection, role, pending=[])
         previous = live.members.get(connection.id)
         live.members[connection.id] = member
@@ -192,8 +215,7 @@ class SessionHub:
         for event in pending:
             if event.seq > sent:
                 self._send_to(member, event)
-        was_present = previous is not None or live.present(connection.user, role)
-        if not was_present and not live.state.ended:
+        if not (was_present or previous is not None) and not live.state.ended:
             await self.publish(sid, "presence.join", Actor(connection.user, role),
                                {"user": connection.user, "role": role.value,
                                 "name": connection.identity.name})
@@ -234,6 +256,14 @@ class SessionHub:
         return [sid for sid, live in self._live.items()
                 if not live.state.ended and live.state.active_run is None
                 and now_ms - live.state.last_activity_ms >= idle_ms]
+
+
+def canonical_sid(sid: str) -> str | None:
+    """The one spelling of a session id (ids arrive from clients in any case and form)."""
+    try:
+        return str(uuid.UUID(sid))
+    except ValueError:
+        return None
 
 
 def _now_ms() -> int:

@@ -35,7 +35,8 @@ class Reporter:
         import json
 
         try:
-            self.line(json.dumps({"name": name, "ok": True, "value": value}))
+            # NaN and infinities are not JSON: expected values can never be them.
+            self.line(json.dumps({"name": name, "ok": True, "value": value}, allow_nan=False))
         except (TypeError, ValueError, RecursionError):
             error = f"TypeError: result is not JSON-serialisable ({type(value).__name__})"
             self.failure(name, error)

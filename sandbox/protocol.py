@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,19 @@ def encode_frame(request: RunRequest) -> bytes:
     return len(body).to_bytes(4, "big") + body
 
 
+def _clean(value: Any) -> Any:
+    """Values as the server can send them on: lone surrogates become U+FFFD, NaN becomes None."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    return value
+
+
 class Report:
     """What the harness said about itself; parses its lines as they arrive."""
 
@@ -37,8 +51,8 @@ class Report:
         *lines, self._partial = (self._partial + data).split(b"\n")
         for line in lines:
             try:
-                self._take(json.loads(line))
-            except (ValueError, KeyError, TypeError, AttributeError):
+                self._take(_clean(json.loads(line)))
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
                 continue  # only learner code writing to the fd itself produces these
 
     def _take(self, message: dict[str, Any]) -> None:

@@ -46,14 +46,23 @@ def error(status: int, code: ErrorCode, message: str, **extra: Any) -> JSONRespo
                         status_code=status)
 
 
-async def read_body(request: Request, kind: type[T]) -> T | JSONResponse:
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
+async def read_body(request: Request, kind: type[T], empty: T | None = None) -> T | JSONResponse:
+    """The JSON body as `kind`, read no further than its limit; `empty` stands for no body."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         return error(413, ErrorCode.TOO_LARGE, "the request body is too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return error(413, ErrorCode.TOO_LARGE, "the request body is too large")
+    if not body and empty is not None:
+        return empty
     try:
-        return msgspec.json.decode(body, type=kind)
-    except msgspec.DecodeError as err:
-        return error(400, ErrorCode.BAD_REQUEST, f"invalid request: {err}")
+        return msgspec.json.decode(bytes(body), type=kind)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as err:
+        reason = str(err) if isinstance(err, msgspec.DecodeError) else "not UTF-8 JSON"
+        return error(400, ErrorCode.BAD_REQUEST, f"invalid request: {reason}")
 
 
 REFRESH_COOKIE = "wingman_refresh"
@@ -111,7 +120,7 @@ async def logout(request: Request) -> JSONResponse:
     node: Node = request.app.state.node
     if not _same_site(request):
         return error(403, ErrorCode.FORBIDDEN, "logout is only for this site's pages")
-    body = await read_body(request, Logout) if await request.body() else Logout()
+    body = await read_body(request, Logout, empty=Logout())
     if isinstance(body, JSONResponse):
         return body
     who = await bearer(request) if body.everywhere else None

@@ -64,7 +64,7 @@ async def trace(request: Request, who: Identity, node: Node) -> Response:
     if not allowed(who, Action.READ_TRACE, SessionFacts(record.learner)):
         return error(403, ErrorCode.FORBIDDEN, "you may not read this session")
     try:
-        after = int(request.query_params.get("after", "0"))
+        after = min(max(int(request.query_params.get("after", "0")), 0), 2**62)
         limit = min(max(int(request.query_params.get("limit", "1000")), 1), 5000)
     except ValueError:
         return error(400, ErrorCode.BAD_REQUEST, "after and limit are whole numbers")

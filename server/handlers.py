@@ -11,7 +11,7 @@ import uuid6
 from realtime.codes import ErrorCode, RequestError
 from realtime.connection import Connection
 from realtime.envelope import Actor, Role
-from realtime.hub import LiveSession
+from realtime.hub import LiveSession, canonical_sid
 from realtime.requests import (
     AnyRequest,
     CodeRun,
@@ -92,16 +92,17 @@ async def session_join(node: Node, conn: Connection, req: SessionJoin) -> Result
 
 
 async def session_leave(node: Node, conn: Connection, req: SessionLeave) -> Result:
-    if req.sid not in conn.joined:
+    sid = canonical_sid(req.sid)
+    if sid is None or sid not in conn.joined:
         raise RequestError(ErrorCode.NOT_FOUND, "you are not in that session")
-    await node.hub.leave(conn, req.sid)
+    await node.hub.leave(conn, sid)
     return {}
 
 
 async def session_end(node: Node, conn: Connection, req: SessionEnd) -> Result:
     live = await _joined_session(node, conn, req.sid, Action.END)
     who = "admin" if conn.user != live.facts.learner else "learner"
-    await node.end_session(req.sid, f"ended by the {who}")
+    await node.end_session(live.state.sid, f"ended by the {who}")
     return {}
 
 
@@ -123,8 +124,8 @@ async def code_run(node: Node, conn: Connection, req: CodeRun) -> Result:
 
 
 async def run_cancel(node: Node, conn: Connection, req: RunCancel) -> Result:
-    await _joined_session(node, conn, req.sid, Action.CANCEL_RUN)
-    node.runs.cancel(req.sid, req.run_id)
+    live = await _joined_session(node, conn, req.sid, Action.CANCEL_RUN)
+    node.runs.cancel(live.state.sid, req.run_id)
     return {}
 
 

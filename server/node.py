@@ -88,6 +88,7 @@ class Node:
 
     async def end_session(self, sid: str, reason: str) -> None:
         live = await self.hub.get(sid)
+        sid = live.state.sid
         if live.state.ended:
             return
         await self.runs.stop(sid)

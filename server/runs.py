@@ -80,17 +80,22 @@ class RunService:
 
     async def _execute(self, sid: str, run: _ActiveRun, question: Question, mode: RunMode,
                        code: str, stdin: str) -> None:
+        """Runs in the node's task group: whatever happens, it ends the run and never the node."""
         try:
             finished = await self._run(sid, run, question, mode, code, stdin)
         except Exception:
             log.exception("run %s failed inside the server", run.run_id)
-            finished = {"run_id": run.run_id, "exit_code": None, "duration_ms": 0,
-                        "peak_memory_kib": 0, "limit": None, "tests": [],
-                        "error": "the run could not be completed"}
+            finished = _failed(run.run_id)
         try:
-            await self._hub.publish(sid, "run.finished", SYSTEM, finished)
-        except RequestError as err:
-            log.info("run.finished for %s not published: %s", run.run_id, err.message)
+            for attempt in (finished, _failed(run.run_id)):
+                try:
+                    await self._hub.publish(sid, "run.finished", SYSTEM, attempt)
+                    break
+                except RequestError as err:  # the session ended: nobody waits for it
+                    log.info("run.finished for %s not published: %s", run.run_id, err.message)
+                    break
+                except Exception:
+                    log.exception("run.finished of %s could not be published", run.run_id)
         finally:
             self._active.pop(sid, None)
             run.done.set()
@@ -120,6 +125,11 @@ class RunService:
         return _finished(run.run_id, outcomes, tests)
 
 
+def _failed(run_id: str) -> dict[str, Any]:
+    return {"run_id": run_id, "exit_code": None, "duration_ms": 0, "peak_memory_kib": 0,
+            "limit": None, "tests": [], "error": "the run could not be completed"}
+
+
 def _calls(question: Question, code: str, cases: list[Case]) -> RunRequest:
     return RunRequest(language=question.language, code=code, function=question.function,
                       calls=tuple(Call(c.name, c.args) for c in cases))
@@ -131,8 +141,7 @@ def _verdicts(question: Question, cases: list[Case], outcome: RunOutcome,
     verdicts: list[dict[str, Any]] = []
     for case in cases:
         result = results.get(case.name)
-        passed = bool(result and result.ok and judge(question.compare.value, case.expected,
-                                                     result.value))
+        passed = bool(result and result.ok and _judged(question, case, result.value))
         if hidden:
             verdicts.append({"name": case.name, "passed": passed, "hidden": True})
             continue
@@ -147,6 +156,13 @@ def _verdicts(question: Question, cases: list[Case], outcome: RunOutcome,
     return verdicts
 
 
+def _judged(question: Question, case: Case, got: Any) -> bool:
+    try:
+        return judge(question.compare.value, case.expected, got)
+    except RecursionError:
+        return False  # a value nested deeper than any expected one cannot be equal to it
+
+
 def _why_missing(outcome: RunOutcome) -> str:
     if outcome.limit is not None:
         return f"did not run: the run stopped at its {outcome.limit.value} limit"
@@ -156,8 +172,8 @@ def _why_missing(outcome: RunOutcome) -> str:
 def _finished(run_id: str, outcomes: list[RunOutcome], tests: list[dict[str, Any]]) -> dict[
         str, Any]:
     limit = next((o.limit for o in outcomes if o.limit is not None), None)
-    exit_code = next((o.exit_code for o in outcomes if o.exit_code not in (0, None)),
-                     outcomes[0].exit_code)
+    # Only the visible phase's exit code: learner code could encode hidden inputs in the other.
+    exit_code = outcomes[0].exit_code
     return {
         "run_id": run_id,
         "exit_code": exit_code,

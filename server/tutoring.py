@@ -50,12 +50,14 @@ class TutorService:
                                         {"turn_id": turn_id, "text": piece})
         except RequestError as err:
             log.info("tutor turn %s cut short: %s", turn_id, err.message)
+        except Exception:
+            log.exception("tutor turn %s failed", turn_id)
         finally:
             try:
                 with anyio.CancelScope(shield=True):
                     await self._hub.publish(sid, "tutor.turn.end", TUTOR, {"turn_id": turn_id})
-            except RequestError:
-                pass
+            except Exception as err:
+                log.info("tutor turn %s not ended: %s", turn_id, err)
 
     async def hint(self, live: LiveSession, by: Actor, question: Question) -> dict[str, Any]:
         async with live.lock:

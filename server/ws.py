@@ -71,7 +71,10 @@ async def _authenticate(node: Node, websocket: WebSocket) -> Identity | None:
             return None
         if message["type"] == "websocket.disconnect":
             return None
-        frame = message.get("text") or message.get("bytes") or b""
+        frame = message.get("text")
+        if frame is None:
+            await _refuse(websocket, None, "frames must be text (JSON)")
+            return None
         try:
             request = decode_request(frame, limits)
         except BadFrame as err:

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 import anyio
 import asyncpg
+import msgspec
 
 from storage.db import Pool
 
@@ -24,6 +25,8 @@ FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::text[
 WHERE NOT EXISTS (SELECT 1 FROM trace_tombstones WHERE trace_tombstones.sid = u.s)
 ON CONFLICT (sid, seq) DO NOTHING
 """
+# NaN and infinities would be refused by jsonb; msgspec writes them as null.
+_json = msgspec.json.Encoder()
 _TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
               asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, TimeoutError)
 
@@ -132,7 +135,7 @@ class TraceWriter:
         for row in batch:
             values = (uuid.UUID(row.sid), row.seq, row.epoch,
                       datetime.fromtimestamp(row.ts_ms / 1000, UTC), row.kind, row.actor,
-                      row.role, json.dumps(_clean(row.data), ensure_ascii=False),
+                      row.role, _json.encode(_clean(row.data)).decode(),
                       row.private_to)
             for column, value in zip(columns, values, strict=True):
                 column.append(value)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -128,3 +129,95 @@ async def test_cookie_requests_from_another_site_are_refused(node: RunningNode) 
             assert answer.status_code == 403, path
         still = await http.post("/auth/refresh", headers={"Cookie": cookie})
         assert still.status_code == 200
+
+
+async def test_frames_that_break_parsers_get_bad_request(node: RunningNode) -> None:
+    client = await open_client(node, (await register(node)).token)
+    for frame in ("[" * 10_000, '{"type": "ping", "ref": 1, "x": ' + "[" * 10_000 + "}"):
+        await client.send(frame)
+        reply = await client.receive()
+        assert reply["ok"] is False and reply["error"]["code"] == "bad_request"
+    await client.send(b"\xff\xfe not utf-8")
+    assert (await client.receive())["error"]["code"] == "bad_request"
+    long_key = await client.request("ping", key="k" * 500)
+    assert long_key["error"]["code"] == "too_large" and long_key["error"]["field"] == "key"
+    assert "ts" in await client.ok("ping")
+    binary_auth = await open_client(node, None, authenticate=False)
+    await binary_auth.send(b'{"type": "auth", "ref": 1, "token": "x"}')
+    with pytest.raises(ConnectionClosed) as closed:
+        for _ in range(3):
+            await binary_auth.receive()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_hostile_return_values_end_the_run_not_the_node(node: RunningNode) -> None:
+    account = await register(node)
+    client = await open_client(node, account.token)
+    sid = (await client.ok("session.create", question_id="two-sum"))["sid"]
+    await client.ok("session.join", sid=sid, role="learner")
+    bystander = await open_client(node, (await register(node)).token)
+    for body in ("return '\\ud800'", "return float('nan')", "return [[[[0]]]] if False else "
+                 "eval('[' * 900 + ']' * 900)", "import os; os._exit(7) if nums[0] > 1000 "
+                 "else None; return [0, 1]"):
+        code = f"def two_sum(nums, target):\n    {body}\n"
+        run_id = (await client.ok("code.run", sid=sid, mode="test", code=code))["run_id"]
+        done = (await client.until("run.finished", run_id=run_id))["data"]
+        assert "error" not in done, body
+        assert done["exit_code"] in (0, None), body  # never the hidden phase's exit code
+        assert not all(t["passed"] for t in done["tests"]), body
+    assert "ts" in await bystander.ok("ping")
+    async with httpx.AsyncClient(base_url=node.url) as http:
+        assert (await http.get("/readyz")).status_code == 200
+
+
+async def test_one_session_has_one_spelling(node: RunningNode) -> None:
+    account = await register(node)
+    client = await open_client(node, account.token)
+    sid = (await client.ok("session.create", question_id="two-sum"))["sid"]
+    joined = await client.ok("session.join", sid=sid, role="learner")
+    for alias in (sid.upper(), "{" + sid + "}", "urn:uuid:" + sid, sid.replace("-", "")):
+        other = await open_client(node, account.token)
+        again = await other.ok("session.join", sid=alias, role="learner")
+        assert again["sid"] == sid and again["epoch"] == joined["epoch"]
+        assert again["seq"] >= joined["seq"]
+
+
+async def test_the_joiner_is_announced_and_present(node: RunningNode) -> None:
+    account = await register(node, name="Present")
+    client = await open_client(node, account.token)
+    sid = (await client.ok("session.create", question_id="two-sum"))["sid"]
+    await client.ok("session.join", sid=sid, role="learner")
+    joined = await client.until("presence.join")
+    assert joined["data"] == {"user": account.user, "role": "learner", "name": "Present"}
+    other = await open_client(node, account.token)
+    snapshot = (await other.ok("session.join", sid=sid, role="learner"))["snapshot"]
+    assert {"user": account.user, "role": "learner", "name": "Present"} in snapshot["present"]
+
+
+async def test_bad_http_bodies_are_refused_cheaply(node: RunningNode) -> None:
+    async with httpx.AsyncClient(base_url=node.url) as http:
+        answer = await http.post("/auth/login", content=b'{"email": "\xff", "password": "x"}',
+                                 headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400
+        host, port = node.url.removeprefix("http://").split(":")
+        async with await anyio.connect_tcp(host, int(port)) as raw:
+            # Declares 300 MiB and sends a little: refused at once, without reading it all.
+            await raw.send(b"POST /auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                           b"application/json\r\nContent-Length: 314572800\r\n\r\n{}")
+            with anyio.fail_after(5):
+                status = await raw.receive()
+        assert status.startswith(b"HTTP/1.1 413")
+        account = await register(node)
+        headers = {"Authorization": f"Bearer {account.token}"}
+        far = await http.get(f"/api/sessions/{uuid.uuid4()}/trace?after=99999999999999999999",
+                             headers=headers)
+        assert far.status_code == 404
+
+
+async def test_the_tutor_reads_code_too_deep_to_parse(node: RunningNode) -> None:
+    client = await open_client(node, (await register(node)).token)
+    sid = (await client.ok("session.create", question_id="two-sum"))["sid"]
+    await client.ok("session.join", sid=sid, role="learner")
+    await client.ok("code.update", sid=sid, code="x = " + "+".join(["1"] * 15_000))
+    turn = await client.ok("tutor.ask", sid=sid, text="what now?")
+    await client.until("tutor.turn.end", turn_id=turn["turn_id"])

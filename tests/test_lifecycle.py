@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 import anyio
@@ -84,3 +85,25 @@ async def test_sessions_survive_a_node_restart_and_idle_ones_end(
         assert after["seq"] > last
         ended = await client.until("session.ended", within=20)
         assert ended["data"]["reason"] == "idle"
+
+
+async def test_a_run_lost_with_its_node_is_finished_after_the_restart(
+        database_url: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    folder = tmp_path_factory.mktemp("killed")
+    with running_node(database_url, folder) as doomed:
+        account = await register(doomed)
+        client = await open_client(doomed, account.token)
+        sid = (await client.ok("session.create", question_id="two-sum"))["sid"]
+        await client.ok("session.join", sid=sid, role="learner")
+        code = "print('spinning', flush=True)\nwhile True:\n    pass\n"
+        run_id = (await client.ok("code.run", sid=sid, mode="run", code=code))["run_id"]
+        await client.until("run.output", run_id=run_id)
+        await anyio.sleep(0.5)  # the trace writer's batch interval is 100 ms
+        doomed.stop(signal.SIGKILL)
+    with running_node(database_url, folder) as revived:
+        client = await open_client(revived, account.token)
+        snapshot = (await client.ok("session.join", sid=sid, role="learner"))["snapshot"]
+        [lost] = [r for r in snapshot["runs"] if r["run_id"] == run_id]
+        assert lost["finished"]["limit"] == "lost"
+        again = (await client.ok("code.run", sid=sid, mode="run", code="print(2)"))["run_id"]
+        assert (await client.until("run.finished", run_id=again))["data"]["exit_code"] == 0

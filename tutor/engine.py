@@ -86,8 +86,9 @@ class SocraticEngine:
 
         shape = read_code(ctx.code, q.function)
         if not shape.parses:
+            where = f" (around line {shape.syntax_line})" if shape.syntax_line else ""
             return (
-                f"Python cannot parse your code (around line {shape.syntax_line}).",
+                f"Python cannot parse your code{where}.",
                 "syntax",
                 ["What did you mean to write on that line, and what does Python expect there?"],
             )

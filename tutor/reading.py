@@ -84,7 +84,7 @@ def read_code(code: str, function: str) -> CodeShape:
             # Learner code may carry odd escapes; a warning about them is not ours to raise.
             warnings.simplefilter("ignore")
             tree = ast.parse(code)
-    except (SyntaxError, ValueError) as err:
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
         line = err.lineno if isinstance(err, SyntaxError) else None
         return CodeShape(False, line, False, False, False, False, False, False)
     target = next(
