@@ -62,7 +62,8 @@ def _order(value: Any) -> tuple[Any, ...]:
     if isinstance(value, bool):
         return (1, value)
     if isinstance(value, int | float):
-        return (2, 0.0 if value != value else value)  # NaN breaks sorting
+        # NaN compares with nothing: it sorts after every number instead of tying with 0.
+        return (2, 1, 0.0) if value != value else (2, 0, value)
     if isinstance(value, str):
         return (3, value)
     if isinstance(value, list):
