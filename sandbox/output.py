@@ -37,7 +37,8 @@ class OutputCap:
 
 
 class Coalescer:
-    """Buffers one stream's text; flushes at FLUSH_BYTES or FLUSH_SECONDS after the first byte."""
+    """Buffers one stream's text; flushes at FLUSH_BYTES or FLUSH_SECONDS after the first byte.
+    Bytes arriving after a quiet spell go out at once, so a run's first output is not held."""
 
     def __init__(self, stream: Stream, sink: OutputSink) -> None:
         self.stream = stream
@@ -47,21 +48,24 @@ class Coalescer:
         self._parts: list[str] = []
         self._size = 0
         self.deadline = math.inf
+        self._last_flush = -math.inf
 
     async def add(self, data: bytes) -> None:
         if not data:
             return
+        now = anyio.current_time()
         if self._size == 0:
-            self.deadline = anyio.current_time() + FLUSH_SECONDS
+            self.deadline = now + FLUSH_SECONDS
         self._parts.append(self._decoder.decode(data))
         self._size += len(data)
-        if self._size >= FLUSH_BYTES:
+        if self._size >= FLUSH_BYTES or now - self._last_flush >= FLUSH_SECONDS:
             await self.flush()
 
     async def flush(self) -> None:
         text = "".join(self._parts)
         self._parts, self._size, self.deadline = [], 0, math.inf
         if text:
+            self._last_flush = anyio.current_time()
             await self._sink(self.stream, text)
 
     async def finish(self) -> None:

@@ -153,7 +153,7 @@ async def _drain(client: Client, quiet: float = 0.3) -> list[dict[str, Any]]:
 async def test_bad_frames_get_errors_and_the_connection_stays(node: RunningNode) -> None:
     client, sid = await start(node)
     await client.send("{not json")
-    reply = await client.receive()
+    reply = await client.reply(None)
     assert reply["ok"] is False and reply["ref"] is None
     assert reply["error"]["code"] == "bad_request"
 

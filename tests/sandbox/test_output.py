@@ -36,21 +36,23 @@ async def test_multibyte_character_split_across_reads_survives() -> None:
 async def test_flushes_when_the_buffer_is_full() -> None:
     output = Output()
     coalescer = Coalescer(Stream.STDERR, output)
+    await coalescer.add(b"!")  # after a quiet spell: out at once
     await coalescer.add(b"x" * (FLUSH_BYTES - 1))
-    assert output.chunks == []
+    assert [text for _, _, text in output.chunks] == ["!"]
     await coalescer.add(b"y")
     assert [(stream, len(text)) for _, stream, text in output.chunks] == [
-        (Stream.STDERR, FLUSH_BYTES)
+        (Stream.STDERR, 1), (Stream.STDERR, FLUSH_BYTES)
     ]
 
 
-async def test_pump_flushes_a_small_write_after_the_delay() -> None:
+async def test_pump_sends_the_first_bytes_at_once_and_coalesces_the_rest() -> None:
     flushed: list[tuple[float, str]] = []
     arrived = anyio.Event()
 
     async def sink(stream: Stream, text: str) -> None:
         flushed.append((anyio.current_time(), text))
-        arrived.set()
+        if len(flushed) == 2:
+            arrived.set()
 
     send, receive = anyio.create_memory_object_stream[bytes](10)
     async with send, receive, anyio.create_task_group() as group:
@@ -59,10 +61,13 @@ async def test_pump_flushes_a_small_write_after_the_delay() -> None:
         )
         started = anyio.current_time()
         await send.send(b"a")
+        await anyio.sleep(0.005)
         await send.send(b"b")
+        await send.send(b"c")
         await arrived.wait()
-        assert FLUSH_SECONDS <= flushed[0][0] - started < FLUSH_SECONDS + 0.05
-        assert flushed[0][1] == "ab"
+        assert flushed[0][1] == "a" and flushed[0][0] - started < FLUSH_SECONDS
+        assert flushed[1][1] == "bc"
+        assert FLUSH_SECONDS <= flushed[1][0] - started < FLUSH_SECONDS + 0.05
         await send.aclose()
 
 
