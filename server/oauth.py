@@ -72,7 +72,8 @@ class ProviderSignIn:
             return await client.authorize_redirect(request, self._callback_url(request))  # type: ignore[no-any-return]
         except Problem as problem:
             return _shown(request, problem)
-        except httpx.HTTPError as err:
+        except (httpx.HTTPError, ValueError, RuntimeError) as err:
+            # Unreachable, or its discovery document is not one (not JSON, no endpoints).
             log.warning("provider %s did not answer: %s", request.path_params["provider"], err)
             return _shown(request, Problem(502, ErrorCode.UNAVAILABLE,
                                            "the sign-in provider did not answer; try again"))

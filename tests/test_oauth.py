@@ -240,3 +240,13 @@ def test_the_node_log_names_no_email(setup: Setup) -> None:
     logged = setup.node.log.read_text()
     assert EMAILS and not [email for email in EMAILS if email in logged]
     assert "signed in with google" in logged
+
+
+def test_a_provider_that_does_not_answer_is_a_502(
+        database_url: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}/.well-known/openid-configuration"
+    with running_node(database_url, tmp_path_factory.mktemp("oauth-down"),
+                      GOOGLE_CLIENT_ID="id", GOOGLE_CLIENT_SECRET="secret",
+                      GOOGLE_DISCOVERY_URL=nowhere) as down:
+        answer = httpx.get(f"{down.url}/auth/oauth/google/login")
+    assert answer.status_code == 502 and answer.json()["error"]["code"] == "unavailable"
