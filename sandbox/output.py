@@ -13,6 +13,8 @@ from sandbox.api import OutputSink, Stream
 
 FLUSH_BYTES = 4096
 FLUSH_SECONDS = 0.025
+# After a quiet spell, wait only this long: enough to join `print`'s text and its newline.
+QUIET_FLUSH_SECONDS = 0.002
 READ_BYTES = 65536
 
 
@@ -38,7 +40,8 @@ class OutputCap:
 
 class Coalescer:
     """Buffers one stream's text; flushes at FLUSH_BYTES or FLUSH_SECONDS after the first byte.
-    Bytes arriving after a quiet spell go out at once, so a run's first output is not held."""
+    Bytes arriving after a quiet spell go out almost at once, so a run's first output is not
+    held."""
 
     def __init__(self, stream: Stream, sink: OutputSink) -> None:
         self.stream = stream
@@ -55,10 +58,11 @@ class Coalescer:
             return
         now = anyio.current_time()
         if self._size == 0:
-            self.deadline = now + FLUSH_SECONDS
+            quiet = now - self._last_flush >= FLUSH_SECONDS
+            self.deadline = now + (QUIET_FLUSH_SECONDS if quiet else FLUSH_SECONDS)
         self._parts.append(self._decoder.decode(data))
         self._size += len(data)
-        if self._size >= FLUSH_BYTES or now - self._last_flush >= FLUSH_SECONDS:
+        if self._size >= FLUSH_BYTES:
             await self.flush()
 
     async def flush(self) -> None:

@@ -13,6 +13,7 @@ import anyio
 import pytest
 
 from sandbox import Limits, ProcessSandbox, RunOutcome, RunRequest, Stream
+from tests.components import UID_BASE
 
 TEST_LIMITS = Limits(
     wall_seconds=2.0,
@@ -21,7 +22,9 @@ TEST_LIMITS = Limits(
     output_bytes=1024 * 1024,
     file_bytes=8 * 1024 * 1024,
 )
-FIRST_UID = 61100  # clear of the default 61000, which a dev server on this host may hold
+# Clear of the default 61000 (a dev server on this host may hold it), and of the nodes the other
+# tests start; moves with WINGMAN_TEST_UID_BASE so concurrent test runs keep apart.
+FIRST_UID = UID_BASE - 900
 SLOTS = 4
 
 

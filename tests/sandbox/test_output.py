@@ -7,7 +7,14 @@ from anyio.abc import ByteReceiveStream
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from sandbox import Stream
-from sandbox.output import FLUSH_BYTES, FLUSH_SECONDS, Coalescer, OutputCap, pump
+from sandbox.output import (
+    FLUSH_BYTES,
+    FLUSH_SECONDS,
+    QUIET_FLUSH_SECONDS,
+    Coalescer,
+    OutputCap,
+    pump,
+)
 from tests.sandbox.support import Output
 
 
@@ -36,12 +43,11 @@ async def test_multibyte_character_split_across_reads_survives() -> None:
 async def test_flushes_when_the_buffer_is_full() -> None:
     output = Output()
     coalescer = Coalescer(Stream.STDERR, output)
-    await coalescer.add(b"!")  # after a quiet spell: out at once
     await coalescer.add(b"x" * (FLUSH_BYTES - 1))
-    assert [text for _, _, text in output.chunks] == ["!"]
+    assert output.chunks == []
     await coalescer.add(b"y")
     assert [(stream, len(text)) for _, stream, text in output.chunks] == [
-        (Stream.STDERR, 1), (Stream.STDERR, FLUSH_BYTES)
+        (Stream.STDERR, FLUSH_BYTES)
     ]
 
 
@@ -61,12 +67,14 @@ async def test_pump_sends_the_first_bytes_at_once_and_coalesces_the_rest() -> No
         )
         started = anyio.current_time()
         await send.send(b"a")
-        await anyio.sleep(0.005)
         await send.send(b"b")
+        await anyio.sleep(0.01)
         await send.send(b"c")
+        await send.send(b"d")
         await arrived.wait()
-        assert flushed[0][1] == "a" and flushed[0][0] - started < FLUSH_SECONDS
-        assert flushed[1][1] == "bc"
+        assert flushed[0][1] == "ab"
+        assert QUIET_FLUSH_SECONDS <= flushed[0][0] - started < FLUSH_SECONDS
+        assert flushed[1][1] == "cd"
         assert FLUSH_SECONDS <= flushed[1][0] - started < FLUSH_SECONDS + 0.05
         await send.aclose()
 
