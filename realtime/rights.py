@@ -31,7 +31,8 @@ def allowed(who: Identity, action: Action, session: SessionFacts | None = None) 
     if session is None:
         return False
     owner = who.user == session.learner
-    admin = "admin" in who.roles
+    # A system account is an operator's tool: it may look at and stop sessions, never work in them.
+    admin = bool({"admin", "system"} & who.roles)
     invited = who.user in session.mentors
     match action:
         case Action.JOIN_LEARNER | Action.WORK:

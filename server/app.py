@@ -8,6 +8,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -70,5 +71,10 @@ def create_app(settings: Settings, web: Path = WEB) -> Starlette:
         *oauth.routes(settings),
         Mount("/static", StaticFiles(directory=web), name="static"),
     ]
+    # Other sites' pages may call the API only when listed in ALLOWED_ORIGINS; none by default.
+    cors = Middleware(CORSMiddleware, allow_origins=settings.allowed_origins,
+                      allow_credentials=True, allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                      allow_headers=["Authorization", "Content-Type"], max_age=600)
     return Starlette(routes=routes, lifespan=lifespan,
-                     middleware=[Middleware(SecurityHeaders), oauth.state_middleware(settings)])
+                     middleware=[cors, Middleware(SecurityHeaders),
+                                 oauth.state_middleware(settings)])

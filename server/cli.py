@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from server.settings import Settings
 
-ROLES = ("learner", "mentor", "admin")
+ROLES = ("learner", "mentor", "admin", "system")
 
 
 def _serve(settings: Settings) -> int:

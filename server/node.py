@@ -57,8 +57,12 @@ class EventTrace:
         return self._writer.has_room()
 
     def offer(self, event: Event) -> bool:
+        data = event.data
+        if "name" in data:
+            # Names are personal data kept sealed in `users`; the trace keeps the user id only.
+            data = {k: v for k, v in data.items() if k != "name"}
         return self._writer.add(TraceRow(event.sid, event.seq, event.epoch, event.ts, event.kind,
-                                         event.by.user, event.by.role.value, event.data,
+                                         event.by.user, event.by.role.value, data,
                                          event.private_to))
 
 

@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import anyio
+import asyncpg
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -221,3 +222,34 @@ async def test_the_tutor_reads_code_too_deep_to_parse(node: RunningNode) -> None
     await client.ok("code.update", sid=sid, code="x = " + "+".join(["1"] * 15_000))
     turn = await client.ok("tutor.ask", sid=sid, text="what now?")
     await client.until("tutor.turn.end", turn_id=turn["turn_id"])
+
+
+async def test_other_sites_get_no_cors_grant_and_names_stay_out_of_traces(
+        node: RunningNode, database_url: str) -> None:
+    async with httpx.AsyncClient(base_url=node.url) as http:
+        preflight = await http.options("/api/me", headers={
+            "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+        assert "access-control-allow-origin" not in preflight.headers
+        page = await http.get("/")
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert page.headers["x-frame-options"] == "DENY"
+    account = await register(node, consent=True, name="Secret Name")
+    client = await open_client(node, account.token)
+    sid = (await client.ok("session.create", question_id="two-sum"))["sid"]
+    await client.ok("session.join", sid=sid, role="learner")
+    await client.until("presence.join")
+    await client.ok("session.end", sid=sid)
+    await client.until("session.ended")
+    conn = await asyncpg.connect(database_url)
+    try:
+        with anyio.fail_after(10):
+            while True:  # the trace writer persists within about 100 ms
+                if await conn.fetchval("SELECT count(*) FROM trace_events WHERE sid = $1"
+                                       " AND kind = 'session.ended'", uuid.UUID(sid)):
+                    break
+                await anyio.sleep(0.1)
+        rows = await conn.fetch("SELECT data::text AS data FROM trace_events WHERE sid = $1",
+                                uuid.UUID(sid))
+    finally:
+        await conn.close()
+    assert rows and not any("Secret Name" in r["data"] for r in rows)
