@@ -32,6 +32,10 @@ def who(user: str, *roles: str) -> Identity:
     (who("root", "admin"), Action.OBSERVE, True),
     (who("root", "admin"), Action.END, True),
     (who("root", "admin"), Action.WORK, False),
+    (who("ops", "system"), Action.OBSERVE, True),
+    (who("ops", "system"), Action.END, True),
+    (who("ops", "system"), Action.WORK, False),
+    (who("ops", "system"), Action.JOIN_LEARNER, False),
 ])
 def test_rights(person: Identity, action: Action, expected: bool) -> None:
     assert allowed(person, action, SESSION) is expected
