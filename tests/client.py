@@ -11,6 +11,7 @@ import anyio
 import httpx
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.components import RunningNode
 
@@ -100,6 +101,15 @@ class Client:
                         return event
                 seen = len(self.events)
                 await self.receive(within)
+
+    async def close_code(self, within: float = 10.0) -> int | None:
+        """Read on until the server closes the connection; the code it closed with."""
+        try:
+            with anyio.fail_after(within):
+                while True:
+                    await self.receive(within)
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd else None
 
     async def close(self) -> None:
         await self.ws.close()

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import browser, page  # noqa: F401  (fixtures for the page tests)
 from tests.client import OPEN
 from tests.components import RunningNode, postgres_url, running_node, running_redis
 

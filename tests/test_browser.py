@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.client import register
-from tests.components import RunningNode, free_port, missing, running_node
+from tests.components import RunningNode, free_port, running_node
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture
-async def page(tmp_path: Path) -> AsyncIterator[object]:
-    if shutil.which(CHROMIUM) is None:
-        missing("Debian's chromium (apt-get install chromium)")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        missing("the playwright package")
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        context = await browser.new_context(viewport={"width": 1280, "height": 800})
-        yield await context.new_page()
-        await browser.close()
-
 
 async def test_learner_runs_code_and_hears_from_the_tutor(node: RunningNode, page: object,
                                                           artifacts: Path) -> None:

@@ -7,46 +7,22 @@ at once take turns, and "Sign out everywhere" reaches another browser's open pag
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.client import register
-from tests.components import RunningNode, missing, running_node
+from tests.components import RunningNode, running_node
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Short enough that a test outlives the first token: the page renews at half of that
 # (for tokens under two minutes; normally 60 s before expiry), the node closes at expiry.
 QUICK_TOKEN_SECONDS = 20
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    if shutil.which(CHROMIUM) is None:
-        missing("Debian's chromium (apt-get install chromium)")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        missing("the playwright package")
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture
-async def page(browser: Any) -> Any:
-    context = await browser.new_context(viewport={"width": 1280, "height": 800})
-    return await context.new_page()
 
 
 @pytest.fixture(scope="module")
