@@ -15,7 +15,7 @@ from joserfc.errors import JoseError
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from realtime.codes import ErrorCode
@@ -183,7 +183,14 @@ def _shown(request: Request, problem: Problem) -> Response:
 
 def routes(settings: Settings) -> list[Route]:
     sign_in = ProviderSignIn(settings)
+    enabled = [provider.name for provider in configured(settings)]
+
+    async def providers(request: Request) -> Response:
+        """Which sign-in buttons the login page should show."""
+        return JSONResponse({"providers": enabled})
+
     return [
+        Route("/auth/oauth/providers", providers, methods=["GET"]),
         Route("/auth/oauth/{provider}/login", sign_in.login, name="oauth_login"),
         Route("/auth/oauth/{provider}/callback", sign_in.callback, name="oauth_callback"),
     ]

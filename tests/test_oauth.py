@@ -250,3 +250,12 @@ def test_a_provider_that_does_not_answer_is_a_502(
                       GOOGLE_DISCOVERY_URL=nowhere) as down:
         answer = httpx.get(f"{down.url}/auth/oauth/google/login")
     assert answer.status_code == 502 and answer.json()["error"]["code"] == "unavailable"
+
+
+async def test_the_login_page_learns_which_providers_are_on(node: RunningNode,
+                                                            setup: Setup) -> None:
+    async with httpx.AsyncClient() as http:
+        configured = await http.get(setup.node.url + "/auth/oauth/providers")
+        unconfigured = await http.get(node.url + "/auth/oauth/providers")
+    assert configured.json() == {"providers": ["google", "linkedin"]}
+    assert unconfigured.json() == {"providers": []}
