@@ -14,7 +14,10 @@ import {
   onRefreshed,
   isAuthRefusal,
   mayHaveLogin,
+  expectLogin,
+  updateStoredUser,
 } from './js/api.js';
+import { AccountPanel, sentence } from './js/account.js';
 import { TokenKeeper } from './js/auth.js';
 import { WingmanSocket } from './js/socket.js';
 import { SessionController } from './js/session.js';
@@ -49,8 +52,12 @@ function showView(name) {
   const user = name === 'login' ? null : storedUser();
   $('#conn').hidden = !user;
   $('#account').hidden = !user;
-  if (!user) closeAccountMenu();
+  if (!user) {
+    closeAccountMenu();
+    accountPanel?.close();
+  }
   $('#user-name').textContent = user?.name || '';
+  updateVerifyBanner();
   if (name === 'session') {
     // CodeMirror measures itself; it was hidden until now.
     editor.refresh();
@@ -144,6 +151,7 @@ onRefreshed(({ auth, previousUser }) => {
     return;
   }
   socket.renew(auth.access_token);
+  updateVerifyBanner();
 });
 
 function switchedAccount(user) {
@@ -160,8 +168,9 @@ const tabs = typeof BroadcastChannel === 'function' ? new BroadcastChannel('wing
 tabs?.addEventListener('message', (e) => {
   const what = e.data?.type;
   if (what === 'signed-out' && currentView !== 'login' && storedUser()) {
-    signOut(e.data.everywhere ? 'You signed out everywhere in another tab.' : 'You signed out in another tab.');
-  } else if (what === 'signed-in' && currentView === 'login' && !signingIn) {
+    if (e.data.deleted) signOut('', { note: ACCOUNT_DELETED });
+    else signOut(e.data.everywhere ? 'You signed out everywhere in another tab.' : 'You signed out in another tab.');
+  } else if (what === 'signed-in' && currentView === 'login' && !signingIn && resetToken === null) {
     resumeLogin({ quiet: true });
   }
 });
@@ -233,13 +242,27 @@ function setAuthMode(register) {
   $('#switch-text').textContent = register ? 'Already have an account?' : 'New here?';
   $('#register-toggle').textContent = register ? 'Sign in instead' : 'Create an account';
   $('#login-password').autocomplete = register ? 'new-password' : 'current-password';
+  $('#forgot-link').hidden = register;
   showLoginError('');
+  showMessage('#login-note', '');
+}
+
+/** Show text in a message element (hidden when empty). */
+function showMessage(selector, message) {
+  const el = $(selector);
+  el.textContent = message;
+  el.hidden = !message;
 }
 
 function showLoginError(message) {
-  const el = $('#login-error');
-  el.textContent = message;
-  el.hidden = !message;
+  showMessage('#login-error', message);
+}
+
+/** Which card of the login view shows: the sign-in form, "forgot password" or "choose a new password". */
+function showAuthCard(name) {
+  $('#login-form').hidden = name !== 'login';
+  $('#forgot-form').hidden = name !== 'forgot';
+  $('#reset-form').hidden = name !== 'reset';
 }
 
 $('#register-toggle').addEventListener('click', () => setAuthMode(!registering));
@@ -271,21 +294,276 @@ $('#login-form').addEventListener('submit', async (e) => {
   }
 });
 
-function showLogin(message = '') {
+/** The login form, with an error message or a neutral note (e.g. "password changed"). */
+function showLogin(message = '', { note = '' } = {}) {
+  resetToken = null;
   setAuthMode(false);
+  showAuthCard('login');
   showView('login');
   if (message) showLoginError(message);
+  if (note) showMessage('#login-note', note);
+  loadProviders();
   $('#login-email').focus();
 }
 
 /** Forget the login in this tab (no server call) and show the login form. */
-function signOut(message = '') {
+function signOut(message = '', { note = '' } = {}) {
   keeper.stop();
   socket.stop();
   session.detach();
   clearAuth();
-  showLogin(message);
+  showLogin(message, { note });
 }
+
+// --- forgotten password --------------------------------------------------------------
+
+const FORGOT_SENT = 'If an account exists for that address, we sent a link.';
+
+function showForgot() {
+  resetToken = null;
+  showView('login');
+  showAuthCard('forgot');
+  showMessage('#forgot-note', '');
+  showMessage('#forgot-error', '');
+  const typed = $('#login-email').value.trim();
+  if (typed && !$('#forgot-email').value) $('#forgot-email').value = typed;
+  $('#forgot-email').focus();
+}
+
+$('#forgot-link').addEventListener('click', showForgot);
+
+$('#forgot-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const email = $('#forgot-email').value.trim();
+  showMessage('#forgot-note', '');
+  if (!email) {
+    showMessage('#forgot-error', 'Please enter the email of your account.');
+    return;
+  }
+  const submit = $('#forgot-submit');
+  submit.disabled = true;
+  showMessage('#forgot-error', '');
+  try {
+    await api.forgotPassword(email);
+    showMessage('#forgot-note', FORGOT_SENT);
+  } catch (err) {
+    showMessage('#forgot-error', sentence(err.message) || 'Something went wrong. Please try again.');
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+for (const back of document.querySelectorAll('.back-to-login')) {
+  back.addEventListener('click', () => {
+    if (resetToken !== null) {
+      clearResetHash();
+      resetToken = null;
+      startNormally(); // the reset link may have been opened while signed in
+    } else {
+      showLogin();
+    }
+  });
+}
+
+// --- choosing a new password (the mailed link: /#reset=<token>) ------------------------
+
+let resetToken = null;
+
+function resetTokenFromHash() {
+  const found = /^#reset=([^&]+)/.exec(location.hash);
+  if (!found) return null;
+  try {
+    return decodeURIComponent(found[1]);
+  } catch {
+    return found[1];
+  }
+}
+
+/** The token is spent (or refused): keep it out of the address bar and the history. */
+function clearResetHash() {
+  if (location.hash.startsWith('#reset=')) history.replaceState(null, '', location.pathname + location.search);
+}
+
+function showReset(token) {
+  resetToken = token;
+  showView('login');
+  showAuthCard('reset');
+  $('#reset-field').hidden = false;
+  $('#reset-submit').hidden = false;
+  $('#reset-again').hidden = true;
+  $('#reset-password').value = '';
+  showMessage('#reset-error', '');
+  $('#reset-password').focus();
+}
+
+$('#reset-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  if (resetToken === null) return;
+  const password = $('#reset-password').value;
+  if (!password) {
+    showMessage('#reset-error', 'Please choose a new password.');
+    return;
+  }
+  const submit = $('#reset-submit');
+  submit.disabled = true;
+  showMessage('#reset-error', '');
+  try {
+    await api.resetPassword(resetToken, password);
+    // Every sign-in of the account is revoked now, this browser's included.
+    clearResetHash();
+    $('#reset-password').value = '';
+    signOut('', { note: 'Password changed, please sign in.' });
+  } catch (err) {
+    showMessage('#reset-error', sentence(err.message) || 'Something went wrong. Please try again.');
+    if (err instanceof ApiError && err.status === 400 && err.field !== 'password') {
+      // Used, expired or not valid: this link is done with; offer a new one.
+      clearResetHash();
+      $('#reset-field').hidden = true;
+      submit.hidden = true;
+      $('#reset-again').hidden = false;
+      $('#reset-again').focus();
+    } else {
+      $('#reset-password').focus();
+    }
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+$('#reset-again').addEventListener('click', showForgot);
+
+// The link opened in a tab that already shows the page only changes the hash.
+window.addEventListener('hashchange', () => {
+  const token = resetTokenFromHash();
+  if (token === null || token === resetToken) return;
+  if (currentView !== 'login') {
+    // Setting the password signs every device out: leave the app quietly before it does.
+    keeper.stop();
+    socket.stop();
+    session.detach();
+  }
+  showReset(token);
+});
+
+// --- sign-in with a provider (Google, LinkedIn) ------------------------------------
+
+const PROVIDER_NAMES = { google: 'Google', linkedin: 'LinkedIn' };
+let providersAsked = false;
+
+/** Ask once which providers the server offers; none (or no answer) shows nothing. */
+async function loadProviders() {
+  if (providersAsked) return;
+  providersAsked = true;
+  let names = [];
+  try {
+    const answer = await api.providers();
+    names = Array.isArray(answer?.providers) ? answer.providers.filter((n) => typeof n === 'string' && /^[a-z0-9_-]+$/.test(n)) : [];
+  } catch {
+    providersAsked = false; // try again next time the form shows
+    return;
+  }
+  clear($('#oauth-buttons')).append(
+    ...names.map((name) => {
+      const label = PROVIDER_NAMES[name] || name[0].toUpperCase() + name.slice(1);
+      return h('button', { type: 'button', class: 'secondary wide', 'data-testid': `oauth-${name}`, onclick: () => continueWith(name) }, `Continue with ${label}`);
+    }),
+  );
+  $('#oauth').hidden = names.length === 0;
+}
+
+async function continueWith(name) {
+  for (const b of $('#oauth-buttons').querySelectorAll('button')) b.disabled = true;
+  if (hasPendingLogout()) {
+    // Finish the old sign-out first, or the next load would revoke the new sign-in.
+    try {
+      await api.logout();
+    } catch {
+      /* the new cookie replaces the old one anyway */
+    }
+    forgetPendingLogout();
+  }
+  // The provider sends the browser back to / with a refresh cookie: the next load must try it.
+  expectLogin();
+  location.assign(`/auth/oauth/${encodeURIComponent(name)}/login`);
+}
+// Back from the provider's page through the back button (bfcache): the buttons work again.
+window.addEventListener('pageshow', () => {
+  for (const b of $('#oauth-buttons').querySelectorAll('button')) b.disabled = false;
+});
+
+// --- email verification banner -----------------------------------------------------------
+
+let verifyTimer = null;
+
+function updateVerifyBanner() {
+  const user = storedUser();
+  const show = currentView !== null && currentView !== 'login' && user?.email_verified === false;
+  const banner = $('#verify-banner');
+  if (show && banner.hidden) {
+    $('#verify-status').textContent = '';
+    $('#verify-resend').disabled = false;
+  }
+  banner.hidden = !show;
+}
+
+$('#verify-resend').addEventListener('click', async () => {
+  const button = $('#verify-resend');
+  const status = $('#verify-status');
+  button.disabled = true;
+  status.textContent = '';
+  let again = 0;
+  try {
+    await api.resendVerification();
+    status.textContent = 'Sent';
+    again = 30_000; // a moment before asking once more
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 409) {
+      updateStoredUser({ email_verified: true });
+      updateVerifyBanner();
+    } else if (err instanceof ApiError && err.status === 401) {
+      if (currentView !== 'login') signOut(EXPIRED_MESSAGE);
+    } else {
+      status.textContent = sentence(err.message);
+      again = err instanceof ApiError && err.status === 429 ? 60_000 : 0;
+    }
+  }
+  clearTimeout(verifyTimer);
+  verifyTimer = setTimeout(() => (button.disabled = false), again);
+});
+
+// --- "Your data" panel -------------------------------------------------------------------
+
+const ACCOUNT_DELETED = 'Your account and its data were deleted.';
+
+const accountPanel = new AccountPanel({
+  onApiError: (err) => {
+    if (err instanceof ApiError && err.status === 401) {
+      if (currentView !== 'login') signOut(EXPIRED_MESSAGE);
+      return true;
+    }
+    return false;
+  },
+  // The server closes the account's sockets as it deletes it: that is not an expiry.
+  beforeDelete: async () => {
+    keeper.stop();
+    socket.stop();
+  },
+  afterDelete: (ok) => {
+    if (!ok) {
+      keeper.start();
+      socket.start();
+      return;
+    }
+    forgetPendingLogout();
+    tellTabs({ type: 'signed-out', deleted: true });
+    signOut('', { note: ACCOUNT_DELETED });
+  },
+});
+
+$('#your-data').addEventListener('click', () => {
+  closeAccountMenu();
+  accountPanel.open($('#account-button'));
+});
 
 // A sign-out the server never heard about (offline): the refresh cookie would
 // silently sign this browser back in, so the next page load retries it first.
@@ -529,23 +807,37 @@ async function resumeLogin({ quiet = false } = {}) {
   }
 }
 
+/** Into the app with the tab's token or the refresh cookie, else the login form. */
+async function startNormally() {
+  if (getAuth()) {
+    enterApp();
+  } else if (mayHaveLogin()) {
+    await resumeLogin();
+  } else {
+    showLogin();
+  }
+}
+
 async function boot() {
+  let loggedOut = false;
   if (hasPendingLogout()) {
     // A sign-out the server never heard about: finish it instead of signing back in.
     clearAuth();
+    loggedOut = true;
     try {
       await api.logout();
       forgetPendingLogout();
     } catch {
       /* still offline: try again next time */
     }
+  }
+  const token = resetTokenFromHash();
+  if (token !== null) {
+    showReset(token); // the mailed link to choose a new password
+  } else if (loggedOut) {
     showLogin();
-  } else if (getAuth()) {
-    enterApp();
-  } else if (mayHaveLogin()) {
-    await resumeLogin();
   } else {
-    showLogin();
+    await startNormally();
   }
   booted = true;
 }

@@ -96,7 +96,7 @@ export function getAuth() {
   return stored;
 }
 
-/** The signed-in user {id, name, roles, consent}, kept while the access token is renewed. */
+/** The signed-in user {id, name, roles, consent, email_verified}, kept while the access token is renewed. */
 export function storedUser() {
   try {
     return JSON.parse(sessionStorage.getItem(USER_KEY) || 'null');
@@ -131,6 +131,20 @@ export function saveAuth({ access_token, expires_at, user }) {
   const expires = Number(expires_at) ? Number(expires_at) * 1000 - skewMs : Infinity;
   sessionStorage.setItem(CLOCK_KEY, JSON.stringify({ received: now, expires: Number.isFinite(expires) ? expires : null }));
   sessionStorage.setItem(USER_KEY, JSON.stringify(user ?? null));
+}
+
+/** Change fields of the stored user (e.g. consent after PATCH /api/me) until the next refresh. */
+export function updateStoredUser(changes) {
+  const user = storedUser();
+  if (user) sessionStorage.setItem(USER_KEY, JSON.stringify({ ...user, ...changes }));
+}
+
+/**
+ * About to leave for a sign-in provider: it sends the browser back to / with a refresh
+ * cookie, so the next load must try /auth/refresh even if this browser never signed in.
+ */
+export function expectLogin() {
+  setHint(true);
 }
 
 /** Forget the login in this tab (after a sign-out or a refused refresh: the cookie is gone too). */
@@ -271,7 +285,9 @@ async function call(method, path, { body, auth = true, timeoutMs = 0 } = {}) {
       res.status === 429
         ? 'Too many attempts. Please wait a moment and try again.'
         : `The server answered ${res.status}${res.statusText ? ' ' + res.statusText : ''}.`;
-    throw new ApiError(res.status, err?.code || `http_${res.status}`, err?.message || fallback);
+    const failure = new ApiError(res.status, err?.code || `http_${res.status}`, err?.message || fallback);
+    failure.field = typeof err?.field === 'string' ? err.field : null; // the request field at fault
+    throw failure;
   }
   return data;
 }
@@ -288,4 +304,14 @@ export const api = {
   questions: () => call('GET', '/api/questions'),
   question: (id) => call('GET', `/api/questions/${encodeURIComponent(id)}`),
   mySessions: () => call('GET', '/api/me/sessions'),
+  /** Sign-in providers configured on the server: {providers: ["google", ...]}. */
+  providers: () => call('GET', '/auth/oauth/providers', { auth: false }),
+  forgotPassword: (email) => call('POST', '/auth/password/forgot', { body: { email }, auth: false }),
+  resetPassword: (token, password) => call('POST', '/auth/password/reset', { body: { token, password }, auth: false }),
+  resendVerification: () => call('POST', '/auth/verify/resend'),
+  me: () => call('GET', '/api/me'),
+  /** Give or withdraw consent; withdrawing answers with `erased: {sessions, events}`. */
+  setConsent: (consent) => call('PATCH', '/api/me', { body: { consent: !!consent } }),
+  exportData: () => call('GET', '/api/me/export'),
+  deleteAccount: () => call('DELETE', '/api/me', { body: { confirm: true } }),
 };
