@@ -8,6 +8,7 @@ import pytest
 from tests.browser import browser, page  # noqa: F401  (fixtures for the page tests)
 from tests.client import OPEN
 from tests.components import RunningNode, postgres_url, running_node, running_redis
+from tests.mailbox import Mailbox, running_mailbox
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +42,10 @@ async def close_clients() -> AsyncIterator[None]:
     yield
     while OPEN:
         await OPEN.pop().ws.close()
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) that keeps what it receives."""
+    with running_mailbox() as box:
+        yield box

@@ -17,16 +17,10 @@ import pytest
 
 from tests.client import Account, open_client, register
 from tests.components import RunningNode, free_port, running_node
-from tests.mailbox import Mailbox, running_mailbox
+from tests.mailbox import Mailbox
 from tests.oidc_provider import Person, Provider, running_provider
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def mailbox() -> Iterator[Mailbox]:
-    with running_mailbox() as box:
-        yield box
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,7 @@ import pytest
 
 from tests.client import Account, open_client, register
 from tests.components import RunningNode, running_node
-from tests.mailbox import Mailbox, running_mailbox
-
-
-@pytest.fixture(scope="module")
-def mailbox() -> Iterator[Mailbox]:
-    with running_mailbox() as box:
-        yield box
+from tests.mailbox import Mailbox
 
 
 @pytest.fixture(scope="module")
