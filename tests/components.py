@@ -45,7 +45,7 @@ def missing(what: str) -> None:
     """Fail in CI (a missing component there is a broken build), skip elsewhere."""
     if IN_CI:
         pytest.fail(f"CI needs {what}")
-    pytest.skip(f"needs {what}")
+    pytest.skip(f"needs {what} (with CI set this fails instead)")
 
 
 def free_port() -> int:

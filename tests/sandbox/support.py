@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import pytest
 
 from sandbox import Limits, ProcessSandbox, RunOutcome, RunRequest, Stream
-from tests.components import UID_BASE
+from tests.components import UID_BASE, missing
 
 TEST_LIMITS = Limits(
     wall_seconds=2.0,
@@ -32,10 +30,7 @@ def require(present: bool, what: str) -> None:
     """Missing prerequisites fail the tests on CI and skip them elsewhere."""
     if present:
         return
-    message = f"process sandbox tests need {what}"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    missing(f"{what} for the process sandbox tests")
 
 
 @dataclass

@@ -9,6 +9,7 @@ import pytest
 
 from sandbox import Limits
 from sandbox.cgroup import PARENT, CgroupUnavailable, SlotBusy, create_slot_cgroups
+from tests.sandbox.support import require
 
 
 def fake_v2_root(root: Path, controllers: str = "cpu memory pids") -> Path:
@@ -29,8 +30,7 @@ def fake_v2_root(root: Path, controllers: str = "cpu memory pids") -> Path:
 
 @pytest.fixture(autouse=True)
 def needs_root() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("cgroup set-up runs only as root")
+    require(os.geteuid() == 0, "root (cgroup set-up)")
 
 
 def test_v2_slot_gets_limits_and_controllers(tmp_path: Path) -> None:
