@@ -183,11 +183,11 @@ class SessionHub:
                 member.connection.send(hidden)
 
     async def join(self, connection: Connection, live: LiveSession, role: Role, ref: Ref,
-                   since: Since | None) -> None:
+                   since: Since | None, invisible: bool = False) -> None:
         """Reply first, then every missed event, then live ones: no gap, no duplicate."""
         sid = live.state.sid
         was_present = live.present(connection.user, role)
-        member = Member(connection, role, pending=[])
+        member = Member(connection, role, invisible=invisible, pending=[])
         previous = live.members.get(connection.id)
         live.members[connection.id] = member
         connection.joined.add(sid)
@@ -215,7 +215,7 @@ class SessionHub:
         for event in pending:
             if event.seq > sent:
                 self._send_to(member, event)
-        if not (was_present or previous is not None) and not live.state.ended:
+        if not (was_present or previous is not None or invisible) and not live.state.ended:
             await self.publish(sid, "presence.join", Actor(connection.user, role),
                                {"user": connection.user, "role": role.value,
                                 "name": connection.identity.name})
