@@ -33,6 +33,7 @@ from server.tutoring import TutorService
 from storage.db import Pool, open_pool, resolve_url
 from storage.email_tokens import EmailTokenStore
 from storage.erasure import Erasure
+from storage.invites import InviteStore
 from storage.keycheck import check_keys
 from storage.migrate import migrate
 from storage.pii import PiiSealer
@@ -89,6 +90,7 @@ class Node:
     tasks: TaskGroup
     mail: MailSender
     email_tokens: EmailTokenStore
+    invites: InviteStore
 
     async def end_session(self, sid: str, reason: str) -> None:
         live = await self.hub.get(sid)
@@ -177,7 +179,8 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                                 settings.run_wall_seconds),
                 tutor=TutorService(hub, tasks, settings.tutor_delta_seconds),
                 replies=ReplyCache(settings.idempotency_seconds), limiter=limiter,
-                sandbox=sandbox, tasks=tasks, mail=mail, email_tokens=EmailTokenStore(pool))
+                sandbox=sandbox, tasks=tasks, mail=mail, email_tokens=EmailTokenStore(pool),
+                invites=InviteStore(pool))
             tasks.start_soon(writer.run)
             tasks.start_soon(_end_idle_sessions, node)
             tasks.start_soon(revocations.listen, lambda user: roster.sign_out(

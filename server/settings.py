@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     run_output_bytes: int = 1024 * 1024
 
     session_idle_seconds: float = 30 * 60
+    # Open mentor invitations per session, so at most this many observers besides admins.
+    max_observers: int = 8
     history_events: int = 10_000
     trace_batch: int = 500
     trace_flush_seconds: float = 0.1

@@ -35,7 +35,8 @@ class Erasure:
 
     async def account(self, user: str) -> Erased:
         """Everything of one account: its traces, then the account (refresh tokens, linked
-        sign-ins and the rest go with it by foreign key)."""
+        sign-ins, mentor invitations sent and received and the rest go with it by foreign
+        key)."""
         erased = await self.traces_of(user)
         await self._pool.execute("DELETE FROM users WHERE id = $1", uuid.UUID(user))
         return erased
