@@ -10,7 +10,16 @@ import msgspec
 
 from realtime.codes import ErrorCode, RequestError
 from realtime.envelope import Event
-from realtime.requests import REQUIRED, AnyRequest, CodeRun, CodeUpdate, Ref, Request, TutorAsk
+from realtime.requests import (
+    REQUIRED,
+    AnyRequest,
+    CodeRun,
+    CodeUpdate,
+    MentorNote,
+    Ref,
+    Request,
+    TutorAsk,
+)
 
 _decoder = msgspec.json.Decoder(AnyRequest)
 _loose = msgspec.json.Decoder()
@@ -91,7 +100,7 @@ def _check_fields(request: Request, limits: FieldLimits) -> None:
         sized.append(("code", request.code, limits.code_bytes))
     if isinstance(request, CodeRun):
         sized.append(("stdin", request.stdin, limits.stdin_bytes))
-    if isinstance(request, TutorAsk):
+    if isinstance(request, TutorAsk | MentorNote):
         sized.append(("text", request.text, limits.text_bytes))
     for name, value, limit in sized:
         if value is not None and len(value.encode("utf-8", "surrogatepass")) > limit:

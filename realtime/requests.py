@@ -83,6 +83,30 @@ class HintRequest(Request, frozen=True, tag="hint.request"):
     sid: str = ""
 
 
+class MentorInvite(Request, frozen=True, tag="mentor.invite"):
+    sid: str = ""
+    mentor: str = ""  # the mentor's email
+    invisible: bool = False  # the learner lets this mentor watch unseen
+
+
+class MentorInvites(Request, frozen=True, tag="mentor.invites"):
+    sid: str = ""  # given by a learner: that session's invitations; else the caller's own
+
+
+class MentorInviteAccept(Request, frozen=True, tag="mentor.invite.accept"):
+    invite: str = ""
+
+
+class MentorInviteRevoke(Request, frozen=True, tag="mentor.invite.revoke"):
+    invite: str = ""
+
+
+class MentorNote(Request, frozen=True, tag="mentor.note"):
+    sid: str = ""
+    text: str = ""
+    private: bool = False  # for the learner alone; other members get it redacted
+
+
 AnyRequest = (
     Auth
     | Ping
@@ -95,6 +119,11 @@ AnyRequest = (
     | RunCancel
     | TutorAsk
     | HintRequest
+    | MentorInvite
+    | MentorInvites
+    | MentorInviteAccept
+    | MentorInviteRevoke
+    | MentorNote
 )
 
 # Fields that must be present and non-empty, per request type (msgspec defaults keep decoding
@@ -110,4 +139,8 @@ REQUIRED: dict[type[Request], tuple[str, ...]] = {
     RunCancel: ("sid", "run_id"),
     TutorAsk: ("sid", "text"),
     HintRequest: ("sid",),
+    MentorInvite: ("sid", "mentor"),
+    MentorInviteAccept: ("invite",),
+    MentorInviteRevoke: ("invite",),
+    MentorNote: ("sid", "text"),
 }

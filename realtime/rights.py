@@ -17,11 +17,17 @@ class Action(StrEnum):
     CANCEL_RUN = "cancel_run"
     END = "end"
     READ_TRACE = "read_trace"
+    INVITE = "invite"  # invite mentors to watch, see whom one invited
+    NOTE = "note"  # write a mentor note (the caller must also be joined to the session)
+    # On one invitation, whose facts are its learner and its one mentor:
+    ACCEPT_INVITE = "accept_invite"
+    REVOKE_INVITE = "revoke_invite"
 
 
 @dataclass(frozen=True)
 class SessionFacts:
     learner: str
+    # Mentors whose invitation is accepted and not revoked (read from storage when it matters).
     mentors: frozenset[str] = frozenset()
 
 
@@ -35,8 +41,12 @@ def allowed(who: Identity, action: Action, session: SessionFacts | None = None) 
     admin = bool({"admin", "system"} & who.roles)
     invited = who.user in session.mentors
     match action:
-        case Action.JOIN_LEARNER | Action.WORK:
+        case Action.JOIN_LEARNER | Action.WORK | Action.INVITE:
             return owner
+        case Action.NOTE | Action.ACCEPT_INVITE:
+            return invited
+        case Action.REVOKE_INVITE:
+            return owner or invited
         case Action.OBSERVE:
             return admin or invited
         case Action.READ_TRACE:

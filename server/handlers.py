@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import uuid6
@@ -11,6 +13,7 @@ import uuid6
 from realtime.codes import ErrorCode, RequestError
 from realtime.connection import Connection
 from realtime.envelope import Actor, Role
+from realtime.frames import encode_message
 from realtime.hub import LiveSession, canonical_sid
 from realtime.requests import (
     AnyRequest,
@@ -18,6 +21,11 @@ from realtime.requests import (
     CodeUpdate,
     HintRequest,
     JoinRole,
+    MentorInvite,
+    MentorInviteAccept,
+    MentorInviteRevoke,
+    MentorInvites,
+    MentorNote,
     Ping,
     RunCancel,
     SessionCreate,
@@ -26,8 +34,10 @@ from realtime.requests import (
     SessionLeave,
     TutorAsk,
 )
-from realtime.rights import Action, require
+from realtime.rights import Action, SessionFacts, allowed, require
+from server import letters
 from server.node import Node
+from storage.invites import AlreadyInvited, Invite, TooManyInvites
 from tutor.content import Question
 
 
@@ -79,15 +89,30 @@ async def session_create(node: Node, conn: Connection, req: SessionCreate) -> Re
     return {"sid": sid, "kept": live.keep}
 
 
+async def _with_invite(node: Node, conn: Connection, live: LiveSession,
+                       action: Action) -> tuple[SessionFacts, Invite | None]:
+    """The session's facts with the caller as a mentor when their invitation is accepted, read
+    from storage so that an invitation accepted or revoked through any node counts here."""
+    if allowed(conn.identity, action, live.facts):
+        return live.facts, None
+    invite = await node.invites.accepted(live.state.sid, conn.user)
+    if invite is None:
+        return live.facts, None
+    return dataclasses.replace(live.facts, mentors=live.facts.mentors | {conn.user}), invite
+
+
 async def session_join(node: Node, conn: Connection, req: SessionJoin) -> Result:
     live = await node.hub.get(req.sid)
+    invisible = False
     if req.role is JoinRole.LEARNER:
         require(conn.identity, Action.JOIN_LEARNER, live.facts)
         role = Role.LEARNER
     else:
-        require(conn.identity, Action.OBSERVE, live.facts)
+        facts, invite = await _with_invite(node, conn, live, Action.OBSERVE)
+        require(conn.identity, Action.OBSERVE, facts)
         role = Role.ADMIN if "admin" in conn.identity.roles else Role.OBSERVER
-    await node.hub.join(conn, live, role, req.ref, req.since)
+        invisible = invite is not None and invite.invisible
+    await node.hub.join(conn, live, role, req.ref, req.since, invisible=invisible)
     return REPLIED
 
 
@@ -140,6 +165,127 @@ async def hint_request(node: Node, conn: Connection, req: HintRequest) -> Result
     return await node.tutor.hint(live, _learner(conn), _question(node, live))
 
 
+async def mentor_invite(node: Node, conn: Connection, req: MentorInvite) -> Result:
+    live = await node.hub.get(req.sid)
+    require(conn.identity, Action.INVITE, live.facts)
+    if live.state.ended:
+        raise RequestError(ErrorCode.CONFLICT, "the session has ended")
+    mentor = await node.users.by_email(req.mentor)
+    # One answer for "no account" and "not a mentor": the learner must know the invitation went
+    # nowhere, while whether an address has a (learner's) account stays undiscoverable.
+    if mentor is None or "mentor" not in mentor.roles:
+        raise RequestError(ErrorCode.NOT_FOUND, "no mentor has that email address",
+                           field="mentor")
+    if mentor.id == conn.user:
+        raise RequestError(ErrorCode.BAD_REQUEST, "you cannot invite yourself", field="mentor")
+    most = node.settings.max_observers
+    try:
+        invite = await node.invites.add(live.state.sid, live.state.question_id, conn.user,
+                                        mentor.id, req.invisible, most)
+    except TooManyInvites:
+        raise RequestError(ErrorCode.CONFLICT, f"a session may have at most {most} mentors "
+                           "invited; revoke one first", limit=most) from None
+    except AlreadyInvited:
+        raise RequestError(ErrorCode.CONFLICT, "that mentor is already invited to this session",
+                           field="mentor") from None
+    question = node.bank.get(live.state.question_id)
+    letters.send_invitation(node, mentor, conn.identity.name,
+                            question.title if question else live.state.question_id,
+                            invite.invisible)
+    return {"invite": invite.id}
+
+
+async def _is_live(node: Node, sid: str) -> bool:
+    """Whether the session is still going, as far as this node and storage know: a session
+    whose learner did not consent is known only to the node that holds it."""
+    live = node.hub.live.get(sid)
+    if live is not None:
+        return not live.state.ended
+    record = await node.sessions.get(sid)
+    return record is not None and record.ended_at is None
+
+
+async def mentor_invites(node: Node, conn: Connection, req: MentorInvites) -> Result:
+    names: dict[str, str] = {}
+
+    async def name(user: str) -> str:
+        if user not in names:
+            found = await node.users.by_id(user)
+            names[user] = found.name if found else ""
+        return names[user]
+
+    if req.sid:
+        # The learner's view of one session: whom they invited, and who accepted.
+        live = await node.hub.get(req.sid)
+        require(conn.identity, Action.INVITE, live.facts)
+        sent = await node.invites.of_session(live.state.sid, conn.user)
+        return {"invites": [{
+            "invite": i.id, "sid": i.sid, "mentor": {"id": i.mentor, "name": await name(i.mentor)},
+            "invisible": i.invisible, "accepted": i.accepted,
+            "created_at": _ms(i.created_at)} for i in sent]}
+    listed = []
+    for i in await node.invites.of_mentor(conn.user):
+        question = node.bank.get(i.question_id)
+        listed.append({
+            "invite": i.id, "sid": i.sid,
+            "question": {"id": i.question_id, "title": question.title if question else ""},
+            "learner": {"id": i.learner, "name": await name(i.learner)},
+            "invisible": i.invisible, "accepted": i.accepted, "created_at": _ms(i.created_at),
+            "live": await _is_live(node, i.sid)})
+    # Live sessions first, then the newest.
+    listed.sort(key=lambda entry: not entry["live"])
+    return {"invites": listed}
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+async def _invite(node: Node, conn: Connection, invite_id: str, action: Action) -> Invite:
+    invite = await node.invites.get(invite_id)
+    if invite is None:
+        raise RequestError(ErrorCode.NOT_FOUND, "no such invitation", field="invite")
+    # An invitation's facts: its learner, and its one mentor.
+    require(conn.identity, action, SessionFacts(invite.learner, frozenset({invite.mentor})))
+    return invite
+
+
+async def mentor_invite_accept(node: Node, conn: Connection, req: MentorInviteAccept) -> Result:
+    invite = await _invite(node, conn, req.invite, Action.ACCEPT_INVITE)
+    if await node.invites.accept(invite.id) is None:
+        raise RequestError(ErrorCode.CONFLICT, "this invitation was revoked", field="invite")
+    return {"invite": invite.id, "sid": invite.sid}
+
+
+async def mentor_invite_revoke(node: Node, conn: Connection, req: MentorInviteRevoke) -> Result:
+    invite = await _invite(node, conn, req.invite, Action.REVOKE_INVITE)
+    await node.invites.revoke(invite.id)
+    # The mentor stops watching here; other nodes refuse their next join or note.
+    live = node.hub.live.get(invite.sid)
+    members = tuple(live.members.values()) if live is not None else ()
+    watching = [m.connection for m in members
+                if m.connection.user == invite.mentor and m.role is Role.OBSERVER]
+    notice = encode_message({"type": "notification", "data": {
+        "kind": "mentor.invite.revoked", "invite": invite.id, "sid": invite.sid}})
+    for watcher in watching:
+        await node.hub.leave(watcher, invite.sid)
+        watcher.send(notice)
+    return {}
+
+
+async def mentor_note(node: Node, conn: Connection, req: MentorNote) -> Result:
+    live = await node.hub.get(req.sid)
+    sid = live.state.sid
+    if sid not in conn.joined:
+        raise RequestError(ErrorCode.FORBIDDEN, "join the session as an observer to write notes")
+    facts, _ = await _with_invite(node, conn, live, Action.NOTE)
+    require(conn.identity, Action.NOTE, facts)
+    event = await node.hub.publish(sid, "mentor.note", Actor(conn.user, Role.OBSERVER),
+                                   {"text": req.text, "private": req.private},
+                                   private_to=live.facts.learner if req.private else None)
+    return {"seq": event.seq}
+
+
 HANDLERS: dict[type[AnyRequest], Handler] = {
     Ping: ping,
     SessionCreate: session_create,
@@ -151,4 +297,9 @@ HANDLERS: dict[type[AnyRequest], Handler] = {
     RunCancel: run_cancel,
     TutorAsk: tutor_ask,
     HintRequest: hint_request,
+    MentorInvite: mentor_invite,
+    MentorInvites: mentor_invites,
+    MentorInviteAccept: mentor_invite_accept,
+    MentorInviteRevoke: mentor_invite_revoke,
+    MentorNote: mentor_note,
 }

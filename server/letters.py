@@ -1,5 +1,6 @@
-"""The mails an account gets: a link to verify its address, a link to reset its password. They go
-out in the background, so an answer never waits on SMTP nor reveals whether an address exists."""
+"""The mails an account gets: a link to verify its address, a link to reset its password, a
+mentor's invitation to watch a session. They go out in the background, so an answer never waits
+on SMTP nor reveals whether an address exists."""
 
 from __future__ import annotations
 
@@ -63,3 +64,31 @@ def send_verification(node: Node, user: User) -> None:
 
 def send_reset(node: Node, email: str) -> None:
     node.tasks.start_soon(_send_reset, node, email)
+
+
+def _invitation_mail(node: Node, mentor: User, learner_name: str, title: str,
+                     invisible: bool) -> Mail:
+    watching = ("You may watch without being shown to the learner." if invisible
+                else "The learner will see that you are watching.")
+    # The subject is all a log line shows of a mail: it names nobody.
+    return Mail(mentor.id, mentor.email, "You are invited to watch a SocraticWingman session",
+                f"Hello {mentor.name},\n\n{learner_name} invited you to watch their session on "
+                f"\"{title}\" live, and to leave them notes. {watching}\n\nTo accept, sign in at"
+                f"\n\n    {node.settings.public_base()}/\n\nand open your invitations. If you "
+                "do not know this learner, ignore this mail: nothing happens until you "
+                "accept.\n")
+
+
+async def _send_invitation(node: Node, mail: Mail) -> None:
+    try:
+        await node.mail.send(mail)
+    except Exception as err:
+        detail = str(err) if isinstance(err, MailError) else type(err).__name__
+        log.error("could not send the invitation mail to user %s: %s", mail.user, detail)
+
+
+def send_invitation(node: Node, mentor: User, learner_name: str, title: str,
+                    invisible: bool) -> None:
+    """Mails a mentor their invitation, in the background: the learner's reply never waits."""
+    node.tasks.start_soon(_send_invitation, node,
+                          _invitation_mail(node, mentor, learner_name, title, invisible))
