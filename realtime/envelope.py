@@ -21,6 +21,11 @@ class Actor(msgspec.Struct, frozen=True):
     role: Role
 
 
+# Events that change what a session decides from (active run, tutor turn, attempts, hint level);
+# each moves the session's decision version that compare-and-set checks.
+DECISIVE = frozenset({"run.started", "run.finished", "tutor.turn.start", "tutor.turn.end",
+                      "hint.given", "session.ended"})
+
 TUTOR = Actor(user="tutor", role=Role.TUTOR)
 SYSTEM = Actor(user="system", role=Role.SYSTEM)
 

@@ -1,28 +1,38 @@
 """The node's live sessions: their state mirrors, their local members, and the fan-out of each
-event to those members (encoded once per event, never awaiting a client)."""
+event to those members (encoded once per event, never awaiting a client).
+
+Every event reaches a node through its bus subscription, its own included, and is folded into the
+mirror in seq order; a gap is refilled from history, and what cannot be refilled makes the
+session's members resume (they get a snapshot)."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
 import msgspec
+from anyio.abc import TaskGroup
 
-from realtime.bus import Bus, Unavailable
-from realtime.codes import ErrorCode, RequestError
+from realtime.bus import Bus, Ended, Lost, SessionMeta, Stale, Unavailable
+from realtime.codes import CloseCode, ErrorCode, RequestError
 from realtime.connection import Connection
 from realtime.envelope import SYSTEM, TUTOR, Actor, Draft, Event, Role
 from realtime.frames import encode_event, encode_reply, to_builtins
+from realtime.ordering import Sequencer
+from realtime.presence import Presence
 from realtime.requests import Ref, Since
 from realtime.rights import SessionFacts
 from realtime.state import SessionState
 
 log = logging.getLogger("wingman.hub")
+
+# A decision retried this many times against moving state gives up with `conflict`.
+DECIDE_ATTEMPTS = 5
 
 
 class TraceSink(Protocol):
@@ -42,7 +52,14 @@ class StoredSession:
     events: list[Event]
 
 
-Loader = Callable[[str], Awaitable[StoredSession | None]]
+class SessionSource(Protocol):
+    """Sessions as storage keeps them (kept sessions only)."""
+
+    async def load(self, sid: str) -> StoredSession | None: ...
+
+    async def events(self, sid: str, after_seq: int) -> list[Event]:
+        """Stored events with seq above `after_seq`, in seq order."""
+        ...
 
 
 @dataclass
@@ -60,60 +77,160 @@ class LiveSession:
     facts: SessionFacts
     question: dict[str, Any]
     keep: bool
+    order: Sequencer
     members: dict[int, Member] = field(default_factory=dict)
     lock: anyio.Lock = field(default_factory=anyio.Lock)
+    # Set (and replaced) whenever the mirror moves on, for publishers waiting to see their event.
+    moved: anyio.Event = field(default_factory=anyio.Event)
+    refilling: bool = False
+    quiet_since: float = field(default_factory=time.monotonic)
 
-    def present(self, user: str, role: Role) -> bool:
-        return any(m.connection.user == user and m.role is role and not m.invisible
-                   for m in self.members.values() if m.pending is None)
+    def local(self, user: str, role: Role, but: int | None = None) -> bool:
+        """Whether this node holds a connection of `user` in `role` (other than `but`)."""
+        return any(m.connection.user == user and m.role is role and m.connection.id != but
+                   for m in self.members.values())
+
+
+Decision = tuple[str, Actor, dict[str, Any]]
 
 
 class SessionHub:
-    def __init__(self, bus: Bus, trace: TraceSink, loader: Loader,
-                 questions: Callable[[str], dict[str, Any] | None]) -> None:
+    def __init__(self, bus: Bus, presence: Presence, trace: TraceSink, source: SessionSource,
+                 questions: Callable[[str], dict[str, Any] | None], tasks: TaskGroup,
+                 snapshot_every: int, max_observers: int,
+                 holds: Callable[[str, bool], Awaitable[None]] | None = None) -> None:
         self._bus = bus
+        self._presence = presence
         self._trace = trace
-        self._load = loader
+        self._source = source
         self._questions = questions
+        self._tasks = tasks
+        self._snapshot_every = snapshot_every
+        self._max_observers = max_observers
+        self._holds = holds
         self._live: dict[str, LiveSession] = {}
+        self._arriving: dict[str, list[Event]] = {}
+        self._loading: dict[str, anyio.Lock] = {}
+        self._keep: dict[str, bool] = {}
 
     @property
     def live(self) -> dict[str, LiveSession]:
         return self._live
 
+    @property
+    def node_id(self) -> str:
+        return self._bus.node_id
+
+    # Sessions coming and going on this node
+
     async def create(self, sid: str, learner: str, question_id: str, keep: bool) -> LiveSession:
         question = self._question(question_id)
-        epoch, seq = await self._bus.position(sid)
-        state = SessionState(sid=sid, learner=learner, question_id=question_id, epoch=epoch,
-                             seq=seq, last_activity_ms=_now_ms())
-        live = LiveSession(state, SessionFacts(learner=learner), question, keep)
-        self._attach(sid, live)
+        meta = SessionMeta(learner, question_id, keep)
+        try:
+            position = await self._bus.create(sid, meta)
+        except Unavailable as err:
+            raise RequestError(ErrorCode.UNAVAILABLE, str(err)) from None
+        state = SessionState(sid=sid, learner=learner, question_id=question_id,
+                             epoch=position.epoch, seq=position.seq, last_activity_ms=_now_ms())
+        live = LiveSession(state, SessionFacts(learner=learner), question, keep,
+                           Sequencer(position.epoch, position.seq))
+        self._arriving[sid] = []
+        try:
+            await self._subscribe(sid)
+        finally:
+            early = self._arriving.pop(sid, [])
+        self._live[sid] = live
+        self._receive_all(live, early)
         return live
 
     async def get(self, sid: str) -> LiveSession:
-        """The live session, loading it from storage when this node does not hold it."""
+        """The live session, loading it when this node does not hold it yet."""
         sid = canonical_sid(sid) or ""
         live = self._live.get(sid)
         if live is not None:
             return live
-        stored = await self._load(sid) if sid else None
-        if stored is None:
+        if not sid:
             raise RequestError(ErrorCode.NOT_FOUND, "no such session")
-        live = self._live.get(sid)
-        if live is not None:  # another request loaded it while we awaited
-            return live
-        state = SessionState(sid=sid, learner=stored.facts.learner, question_id=stored.question_id)
-        for event in stored.events:
-            state.apply(event)
-        last = stored.events[-1].seq if stored.events else 0
-        # Counters died with the old process: continue above what storage holds, new epoch.
-        await self._bus.seed(sid, last)
-        state.epoch, state.seq = await self._bus.position(sid)
-        live = LiveSession(state, stored.facts, self._question(stored.question_id), stored.keep)
-        live.state.last_activity_ms = _now_ms()
-        self._attach(sid, live)
-        await self._finish_orphans(live)
+        lock = self._loading.setdefault(sid, anyio.Lock())
+        try:
+            async with lock:
+                live = self._live.get(sid)
+                if live is None:
+                    live = await self._attach(sid)
+        except Unavailable as err:
+            raise RequestError(ErrorCode.UNAVAILABLE, str(err)) from None
+        finally:
+            if not lock.locked():
+                self._loading.pop(sid, None)
         return live
+
+    async def _attach(self, sid: str) -> LiveSession:
+        """Subscribe first and hold what arrives, then build the state, then let the held in."""
+        self._arriving[sid] = []
+        try:
+            await self._subscribe(sid)
+            live = await self._build(sid)
+        except BaseException:
+            self._arriving.pop(sid, None)
+            with anyio.CancelScope(shield=True):
+                await self._unsubscribe(sid)
+            raise
+        early = self._arriving.pop(sid, [])
+        self._live[sid] = live
+        self._receive_all(live, early)
+        if not self._bus.shared:
+            await self._finish_orphans(live)
+        return live
+
+    async def _build(self, sid: str) -> LiveSession:
+        position = await self._bus.position(sid)
+        stored: StoredSession | None = None
+        if position is None:
+            # The bus does not know it (a restart, or Redis lost its data): storage must.
+            stored = await self._source.load(sid)
+            if stored is None:
+                raise RequestError(ErrorCode.NOT_FOUND, "no such session")
+            state = SessionState(sid=sid, learner=stored.facts.learner,
+                                 question_id=stored.question_id)
+            for event in stored.events:
+                state.apply(event)
+            meta = SessionMeta(stored.facts.learner, stored.question_id, stored.keep)
+            position = await self._bus.seed(sid, meta, state.seq, state.dseq)
+        else:
+            meta = await self._bus.meta(sid) or SessionMeta("", "", False)
+            saved = await self._bus.snapshot(sid)
+            state = (SessionState.from_blob(saved[1]) if saved else
+                     SessionState(sid=sid, learner=meta.learner, question_id=meta.question_id))
+        await self._catch_up(state, meta.keep)
+        facts = stored.facts if stored else SessionFacts(learner=meta.learner)
+        live = LiveSession(state, facts, self._question(state.question_id), meta.keep,
+                           Sequencer(state.epoch, state.seq))
+        if state.epoch != position.epoch and position.seq >= state.seq:
+            # A new epoch began above what we hold; continue there.
+            state.epoch = position.epoch
+            live.order.restart(position.epoch, max(state.seq, position.seq))
+            state.seq = live.order.seq
+        live.state.last_activity_ms = _now_ms()
+        return live
+
+    async def _catch_up(self, state: SessionState, keep: bool) -> None:
+        """Fold in what the bus's history (and, before it, storage) holds after the state."""
+        recent = await self._bus_events(state.sid, state.seq)
+        if keep and (not recent or recent[0].seq > state.seq + 1):
+            for event in await self._source.events(state.sid, state.seq):
+                _fold(state, event)
+        for event in recent:
+            _fold(state, event)
+
+    async def _bus_events(self, sid: str, after_seq: int) -> list[Event]:
+        since = getattr(self._bus, "events_since", None)
+        if since is not None:
+            result: list[Event] = await since(sid, after_seq)
+            return result
+        position = await self._bus.position(sid)
+        if position is None:
+            return []
+        return await self._bus.history(sid, position.epoch, after_seq) or []
 
     async def _finish_orphans(self, live: LiveSession) -> None:
         """A run or a tutor turn that storage shows open belonged to a process that is gone:
@@ -122,9 +239,7 @@ class SessionHub:
         if state.ended:
             return
         if state.active_run is not None:
-            await self.publish(state.sid, "run.finished", SYSTEM, {
-                "run_id": state.active_run, "exit_code": None, "duration_ms": 0,
-                "peak_memory_kib": 0, "limit": "lost", "tests": []})
+            await self.publish(state.sid, "run.finished", SYSTEM, lost_run(state.active_run))
         if state.active_turn is not None:
             await self.publish(state.sid, "tutor.turn.end", TUTOR, {"turn_id": state.active_turn})
 
@@ -134,38 +249,209 @@ class SessionHub:
             raise RequestError(ErrorCode.NOT_FOUND, "no such question")
         return question
 
-    def _attach(self, sid: str, live: LiveSession) -> None:
-        self._live[sid] = live
-        self._bus.subscribe(sid, self._deliver)
+    async def _subscribe(self, sid: str) -> None:
+        await self._bus.subscribe(sid, self._receive)
+        if self._holds is not None:
+            await self._holds(sid, True)
 
-    def _detach(self, sid: str) -> None:
-        self._live.pop(sid, None)
-        self._bus.unsubscribe(sid, self._deliver)
-        self._bus.forget(sid)
+    async def _unsubscribe(self, sid: str) -> None:
+        try:
+            await self._bus.unsubscribe(sid)
+            if self._holds is not None:
+                await self._holds(sid, False)
+        except Unavailable as err:
+            log.info("could not release %s: %s", sid, err)
+
+    async def detach(self, sid: str) -> None:
+        """Stop serving a session no member of this node is in; the bus keeps it for others."""
+        live = self._live.get(sid)
+        if live is None or live.members:
+            return
+        del self._live[sid]
+        if not live.state.ended:
+            await self._save_snapshot(live)
+        await self._unsubscribe(sid)
+
+    async def sweep(self, quiet_seconds: float, busy: Callable[[str], bool]) -> None:
+        """Detach sessions that have had no member here for a while and nothing running here."""
+        now = time.monotonic()
+        for sid, live in list(self._live.items()):
+            if live.members:
+                live.quiet_since = now
+            elif now - live.quiet_since >= quiet_seconds and not busy(sid):
+                await self.detach(sid)
+
+    # Publishing
 
     async def publish(self, sid: str, kind: str, by: Actor, data: dict[str, Any],
-                      private_to: str | None = None) -> Event:
+                      private_to: str | None = None, expect: int | None = None) -> Event:
         live = self._live.get(sid)
-        if live is None:
-            raise RequestError(ErrorCode.NOT_FOUND, "no such session")
-        if live.state.ended:
+        keep = live.keep if live is not None else await self._kept(sid)
+        if live is not None and live.state.ended:
             raise RequestError(ErrorCode.CONFLICT, "the session has ended")
-        if live.keep and not self._trace.has_room():
+        if keep and not self._trace.has_room():
             raise RequestError(ErrorCode.UNAVAILABLE, "the trace store is behind; retry shortly")
+        draft = Draft(sid, kind, by, data, private_to)
         try:
-            event = await self._bus.publish(Draft(sid, kind, by, data, private_to))
+            try:
+                event = await self._bus.publish(draft, expect)
+            except Lost:
+                await self._reseed(sid)
+                event = await self._bus.publish(draft, expect)
+        except Ended:
+            raise RequestError(ErrorCode.CONFLICT, "the session has ended") from None
         except Unavailable as err:
             raise RequestError(ErrorCode.UNAVAILABLE, str(err)) from None
-        if live.keep:
+        if keep:
             self._trace.offer(event)
+        if live is not None:
+            await self._seen(live, event)
+            if event.seq % self._snapshot_every == 0:
+                await self._save_snapshot(live)
         return event
 
-    def _deliver(self, event: Event) -> None:
+    async def decide(self, live: LiveSession, decision: Callable[[SessionState], Decision],
+                     private_to: str | None = None) -> Event:
+        """Publish what the core decides from the session's state, only if no node changed that
+        state meanwhile (compare-and-set on the bus); on a conflict the core decides again."""
+        for _ in range(DECIDE_ATTEMPTS):
+            kind, by, data = decision(live.state)
+            try:
+                return await self.publish(live.state.sid, kind, by, data, private_to,
+                                          expect=live.state.dseq)
+            except Stale as stale:
+                await self._wait_for(live, stale.seq, 2.0)
+                if live.state.seq >= stale.seq and live.state.dseq != stale.dseq:
+                    # After the bus was re-seeded its version is the seeding node's; adopt it.
+                    live.state.dseq = stale.dseq
+        raise RequestError(ErrorCode.CONFLICT, "the session kept changing; try again")
+
+    async def _kept(self, sid: str) -> bool:
+        keep = self._keep.get(sid)
+        if keep is None:
+            try:
+                meta = await self._bus.meta(sid)
+            except Unavailable as err:
+                raise RequestError(ErrorCode.UNAVAILABLE, str(err)) from None
+            keep = bool(meta and meta.keep)
+            if len(self._keep) > 10_000:
+                self._keep.clear()
+            self._keep[sid] = keep
+        return keep
+
+    async def _reseed(self, sid: str) -> None:
+        """The bus lost the session's counter: start it again above every seq known, under a new
+        epoch, and have this node's members resume (their positions are of the old epoch)."""
+        live = self._live.get(sid)
+        stored = await self._source.load(sid)
+        above = max(stored.events[-1].seq if stored and stored.events else 0,
+                    live.state.seq if live else 0)
+        if live is not None:
+            meta = SessionMeta(live.state.learner, live.state.question_id, live.keep)
+            dseq = live.state.dseq
+        elif stored is not None:
+            meta = SessionMeta(stored.facts.learner, stored.question_id, stored.keep)
+            dseq = 0
+        else:
+            raise RequestError(ErrorCode.UNAVAILABLE, "the session's history was lost")
+        position = await self._bus.seed(sid, meta, above, dseq)
+        log.warning("session %s re-seeded above seq %d, epoch %d", sid, above, position.epoch)
+        if live is not None:
+            self._restart(live, position.epoch, position.seq)
+
+    async def _seen(self, live: LiveSession, event: Event) -> None:
+        """Wait until the mirror holds the event just published, so the publisher reads its own
+        write; a subscription that lost it is refilled from history."""
+        if not await self._wait_for(live, event.seq, 1.0):
+            await self._refill(live)
+
+    async def _wait_for(self, live: LiveSession, seq: int, seconds: float) -> bool:
+        with anyio.move_on_after(seconds):
+            while live.state.seq < seq:
+                await live.moved.wait()
+            return True
+        return False
+
+    # Receiving
+
+    def _receive(self, event: Event) -> None:
+        arriving = self._arriving.get(event.sid)
+        if arriving is not None:
+            arriving.append(event)
+            return
         live = self._live.get(event.sid)
-        if live is None:
+        if live is not None:
+            self._receive_all(live, (event,))
+
+    def _receive_all(self, live: LiveSession, events: Iterable[Event]) -> None:
+        for event in events:
+            if event.epoch != live.order.epoch:
+                if event.seq > live.order.seq:
+                    # Another node re-seeded the session: continue in the new epoch.
+                    self._restart(live, event.epoch, event.seq - 1)
+                else:
+                    continue
+            for ready in live.order.offer(event):
+                self._fan_out(live, ready)
+        if live.order.gap and not live.refilling:
+            live.refilling = True
+            self._tasks.start_soon(self._refill, live)
+
+    async def _refill(self, live: LiveSession) -> None:
+        """Fetch what the subscription missed; when history cannot say, members resume."""
+        live.refilling = True
+        try:
+            events = await self._bus_events(live.state.sid, live.order.seq)
+            if live.keep and (not events or events[0].seq > live.order.seq + 1):
+                stored = await self._source.events(live.state.sid, live.order.seq)
+                events = [e for e in stored if e.epoch == live.order.epoch] + events
+            self._receive_all_in_order(live, events)
+            if live.order.gap:
+                held = live.order.held_from or live.order.seq + 1
+                log.warning("session %s: events %d..%d cannot be had; members resume",
+                            live.state.sid, live.order.seq + 1, held - 1)
+                self._restart(live, live.order.epoch, held - 1)
+                self._receive_all_in_order(live, ())
+        except (Unavailable, RequestError) as err:
+            log.warning("refill of %s failed: %s", live.state.sid, err)
+        except Exception:
+            log.exception("refill of %s failed", live.state.sid)
+        finally:
+            live.refilling = False
+
+    def _receive_all_in_order(self, live: LiveSession, events: Iterable[Event]) -> None:
+        for event in events:
+            if event.epoch == live.order.epoch:
+                for ready in live.order.offer(event):
+                    self._fan_out(live, ready)
+
+    def _restart(self, live: LiveSession, epoch: int, seq: int) -> None:
+        """Continue the mirror at a new place; members' positions are void, so they resume."""
+        live.order.restart(epoch, seq)
+        live.state.epoch, live.state.seq = epoch, seq
+        for member in tuple(live.members.values()):
+            member.connection.close(CloseCode.RESTARTING, "the session's history moved on; resume")
+
+    async def resync(self) -> None:
+        """After the bus reconnected: refill every session; members of one whose history was
+        lost resume under its new epoch."""
+        for sid, live in list(self._live.items()):
+            try:
+                position = await self._bus.position(sid)
+                if position is None:
+                    await self._reseed(sid)
+                elif position.epoch != live.order.epoch:
+                    self._restart(live, position.epoch, position.seq)
+                elif position.seq > live.order.seq:
+                    await self._refill(live)
+            except (Unavailable, RequestError) as err:
+                log.warning("resync of %s failed: %s", sid, err)
+
+    def _fan_out(self, live: LiveSession, event: Event) -> None:
+        if not _fold(live.state, event):
             return
-        if not live.state.apply(event):
-            return
+        live.moved.set()
+        live.moved = anyio.Event()
         try:
             frame = encode_event(event)
         except (TypeError, ValueError, msgspec.EncodeError):
@@ -182,23 +468,41 @@ class SessionHub:
                 hidden = hidden or encode_event(event.redacted())
                 member.connection.send(hidden)
 
+    async def _save_snapshot(self, live: LiveSession) -> None:
+        try:
+            await self._bus.save_snapshot(live.state.sid, live.state.seq, live.state.to_blob())
+        except Unavailable as err:
+            log.info("snapshot of %s not saved: %s", live.state.sid, err)
+
+    # Members
+
     async def join(self, connection: Connection, live: LiveSession, role: Role, ref: Ref,
                    since: Since | None, invisible: bool = False) -> None:
         """Reply first, then every missed event, then live ones: no gap, no duplicate."""
         sid = live.state.sid
-        was_present = live.present(connection.user, role)
-        member = Member(connection, role, invisible=invisible, pending=[])
         previous = live.members.get(connection.id)
+        here_already = live.local(connection.user, role, but=connection.id)
+        if role is Role.OBSERVER and previous is None and not here_already:
+            watching = await self._observers(sid)
+            if connection.user not in watching and len(watching) >= self._max_observers:
+                raise RequestError(ErrorCode.BUSY, "this session has as many observers as it "
+                                   "may have", limit=self._max_observers)
+        member = Member(connection, role, invisible=invisible, pending=[])
         live.members[connection.id] = member
         connection.joined.add(sid)
         try:
-            missed = None
-            if since is not None:
-                missed = await self._bus.history(sid, since.epoch, since.seq)
-        except BaseException:
+            missed = await self._missed(live, since) if since is not None else None
+            first = False
+            if previous is None and not here_already:
+                first = await self._presence.enter(sid, connection.user, role, not invisible)
+        except BaseException as err:
             live.members.pop(connection.id, None)
             if previous is not None:
                 live.members[connection.id] = previous
+            else:
+                connection.joined.discard(sid)
+            if isinstance(err, Unavailable):
+                raise RequestError(ErrorCode.UNAVAILABLE, str(err)) from None
             raise
         state = live.state
         reply: dict[str, Any] = {"sid": sid, "epoch": state.epoch, "seq": state.seq,
@@ -215,10 +519,34 @@ class SessionHub:
         for event in pending:
             if event.seq > sent:
                 self._send_to(member, event)
-        if not (was_present or previous is not None or invisible) and not live.state.ended:
+        if first and not invisible and not state.ended:
             await self.publish(sid, "presence.join", Actor(connection.user, role),
                                {"user": connection.user, "role": role.value,
                                 "name": connection.identity.name})
+
+    async def _observers(self, sid: str) -> set[str]:
+        try:
+            return await self._presence.observers(sid)
+        except Unavailable as err:
+            raise RequestError(ErrorCode.UNAVAILABLE, str(err)) from None
+
+    async def _missed(self, live: LiveSession, since: Since) -> list[Event] | None:
+        """Events after `since` up to the mirror, from the bus's history or storage before it;
+        None when neither reaches back (or `since` is of another epoch). Later ones reach the
+        member through its pending buffer."""
+        sid, until = live.state.sid, live.state.seq
+        missed = await self._bus.history(sid, since.epoch, since.seq)
+        if missed is not None or not live.keep or since.epoch != live.state.epoch:
+            return missed
+        stored = [e for e in await self._source.events(sid, since.seq)
+                  if e.epoch == since.epoch]
+        last = stored[-1].seq if stored else since.seq
+        tail = [e for e in await self._bus_events(sid, last) if e.epoch == since.epoch]
+        events = stored + [e for e in tail if e.seq > last]
+        contiguous = [e.seq for e in events] == list(range(since.seq + 1,
+                                                           since.seq + 1 + len(events)))
+        reaches = (events[-1].seq if events else since.seq) >= until
+        return events if contiguous and reaches else None
 
     def _send_to(self, member: Member, event: Event) -> None:
         shown = event if event.readable_by(member.connection.user) else event.redacted()
@@ -230,12 +558,18 @@ class SessionHub:
         if live is None:
             return
         member = live.members.pop(connection.id, None)
+        if member is None or live.local(connection.user, member.role):
+            return
+        try:
+            last = await self._presence.exit(sid, connection.user, member.role)
+        except Unavailable as err:
+            log.info("presence of %s in %s not cleared: %s", connection.user, sid, err)
+            return
         if live.state.ended:
-            self.unload(sid)
+            if not live.members:
+                await self.detach(sid)
             return
-        if member is None or member.invisible:
-            return
-        if not live.present(connection.user, member.role):
+        if last and not member.invisible:
             try:
                 await self.publish(sid, "presence.leave", Actor(connection.user, member.role),
                                    {"user": connection.user, "role": member.role.value})
@@ -246,16 +580,42 @@ class SessionHub:
         for sid in tuple(connection.joined):
             await self.leave(connection, sid)
 
-    def unload(self, sid: str) -> None:
-        """Forget an ended session once no member is left; storage keeps the trace."""
-        live = self._live.get(sid)
-        if live is not None and live.state.ended and not live.members:
-            self._detach(sid)
+    async def forsake(self, sid: str, node_id: str,
+                      drop: Callable[[str, str], Awaitable[list[tuple[str, Role]]]]) -> None:
+        """Clean up after a dead node: end its run and tutor turn in `sid`, and say that the
+        people it held there left (unless they are still present through another node)."""
+        owners = await self._bus.owners(sid)
+        try:
+            if owners.run and owners.run_node == node_id:
+                await self.publish(sid, "run.finished", SYSTEM, lost_run(owners.run))
+            if owners.turn and owners.turn_node == node_id:
+                await self.publish(sid, "tutor.turn.end", TUTOR, {"turn_id": owners.turn})
+            for user, role in await drop(sid, node_id):
+                await self.publish(sid, "presence.leave", Actor(user, role),
+                                   {"user": user, "role": role.value})
+        except RequestError as err:
+            if err.code is not ErrorCode.CONFLICT:  # an ended session needs nothing more
+                raise
 
     def idle(self, now_ms: int, idle_ms: int) -> list[str]:
         return [sid for sid, live in self._live.items()
                 if not live.state.ended and live.state.active_run is None
                 and now_ms - live.state.last_activity_ms >= idle_ms]
+
+
+def lost_run(run_id: str) -> dict[str, Any]:
+    """A run whose node is gone: it finished, nobody knows how."""
+    return {"run_id": run_id, "exit_code": None, "duration_ms": 0, "peak_memory_kib": 0,
+            "limit": "lost", "tests": []}
+
+
+def _fold(state: SessionState, event: Event) -> bool:
+    try:
+        return state.apply(event)
+    except Exception:
+        log.exception("event %s/%s could not be folded into the state", event.sid, event.seq)
+        state.epoch, state.seq = event.epoch, event.seq
+        return True
 
 
 def canonical_sid(sid: str) -> str | None:

@@ -3,12 +3,13 @@ tutor and the ladder decide from. Pure: no I/O."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from realtime.envelope import Event, Role
+import msgspec
+
+from realtime.envelope import DECISIVE, Event, Role
 from tutor.ladder import HintLadder, LadderState
 from tutor.reading import FailedCase, RunEvidence
 
@@ -66,13 +67,16 @@ class SessionState:
     phase: Phase = Phase.ACTIVE
     end_reason: str | None = None
     code: str = ""
-    runs: OrderedDict[str, RunRecord] = field(default_factory=OrderedDict)
+    runs: dict[str, RunRecord] = field(default_factory=dict)
     active_run: str | None = None
-    turns: OrderedDict[str, Turn] = field(default_factory=OrderedDict)
+    turns: dict[str, Turn] = field(default_factory=dict)
     active_turn: str | None = None
     hints: list[dict[str, Any]] = field(default_factory=list)
     ladder: LadderState = field(default_factory=LadderState)
-    present: dict[tuple[str, str], str] = field(default_factory=dict)
+    # "user role" -> {"user", "role", "name"}: who is in the session, on any node.
+    present: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The seq of the last decisive event: the version compare-and-set on the bus checks.
+    dseq: int = 0
     last_activity_ms: int = 0
 
     @property
@@ -86,6 +90,8 @@ class SessionState:
         if self.ended:
             raise IllegalTransition(f"{event.kind} after the session ended")
         self.epoch, self.seq = event.epoch, event.seq
+        if event.kind in DECISIVE:
+            self.dseq = event.seq
         if event.by.role in (Role.LEARNER,):
             self.last_activity_ms = event.ts
         handler = _REDUCERS.get(event.kind)
@@ -109,7 +115,7 @@ class SessionState:
             ],
             "hints": self.hints,
             "hint_level": self.ladder.level,
-            "present": [{"user": u, "role": r, "name": n} for (u, r), n in self.present.items()],
+            "present": list(self.present.values()),
             "ended": self.ended,
             "end_reason": self.end_reason,
         }
@@ -123,6 +129,14 @@ class SessionState:
 
     def asked(self) -> frozenset[str]:
         return frozenset(t.answer for t in self.turns.values())
+
+    def to_blob(self) -> bytes:
+        """The state as JSON, for a snapshot any node can start from."""
+        return msgspec.json.encode(self)
+
+    @classmethod
+    def from_blob(cls, blob: bytes) -> SessionState:
+        return msgspec.json.decode(blob, type=cls)
 
 
 def _evidence(record: RunRecord) -> RunEvidence:
@@ -150,11 +164,12 @@ _ladder = HintLadder()
 
 def _presence_join(state: SessionState, event: Event) -> None:
     d = event.data
-    state.present[(d["user"], d["role"])] = d.get("name", "")
+    state.present[f"{d['user']} {d['role']}"] = {"user": d["user"], "role": d["role"],
+                                                  "name": d.get("name", "")}
 
 
 def _presence_leave(state: SessionState, event: Event) -> None:
-    state.present.pop((event.data["user"], event.data["role"]), None)
+    state.present.pop(f"{event.data['user']} {event.data['role']}", None)
 
 
 def _code_updated(state: SessionState, event: Event) -> None:
@@ -167,7 +182,7 @@ def _run_started(state: SessionState, event: Event) -> None:
     state.runs[d["run_id"]] = RunRecord(d["run_id"], d["mode"], d.get("language", "python"))
     state.active_run = d["run_id"]
     while len(state.runs) > SNAPSHOT_RUNS * 2:
-        state.runs.popitem(last=False)
+        del state.runs[next(iter(state.runs))]
 
 
 def _run_output(state: SessionState, event: Event) -> None:

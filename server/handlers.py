@@ -150,7 +150,7 @@ async def code_run(node: Node, conn: Connection, req: CodeRun) -> Result:
 
 async def run_cancel(node: Node, conn: Connection, req: RunCancel) -> Result:
     live = await _joined_session(node, conn, req.sid, Action.CANCEL_RUN)
-    node.runs.cancel(live.state.sid, req.run_id)
+    await node.runs.cancel(live.state.sid, req.run_id)
     return {}
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,12 +15,16 @@ import msgspec
 from anyio.abc import TaskGroup
 from redis.asyncio import Redis
 
-from realtime.bus import InProcessBus
+from realtime.bus import Bus, InProcessBus, Unavailable
+from realtime.bus_redis import RedisBus
 from realtime.envelope import SYSTEM, Event
 from realtime.hub import SessionHub, StoredSession
 from realtime.idempotency import ReplyCache
+from realtime.presence import LocalPresence, Presence
+from realtime.presence_redis import RedisPresence
 from realtime.ratelimit import InProcessLimiter, RateLimiter
 from realtime.ratelimit_redis import RedisLimiter
+from realtime.registry import NodeRegistry
 from realtime.rights import SessionFacts
 from realtime.roster import Roster
 from sandbox import Limits, Sandbox, open_process_sandbox
@@ -67,6 +72,31 @@ class EventTrace:
                                          event.private_to))
 
 
+class StoredSessions:
+    """The hub's view of storage: kept sessions and their traces."""
+
+    def __init__(self, sessions: SessionStore, traces: TraceReader) -> None:
+        self._sessions = sessions
+        self._traces = traces
+
+    async def load(self, sid: str) -> StoredSession | None:
+        record = await self._sessions.get(sid)
+        if record is None:
+            return None
+        return StoredSession(SessionFacts(learner=record.learner), record.question_id,
+                             keep=True, ended=record.ended_at is not None,
+                             events=await self.events(sid, 0))
+
+    async def events(self, sid: str, after_seq: int) -> list[Event]:
+        events: list[Event] = []
+        while True:
+            page = await self._traces.events(sid, after=after_seq, limit=5000)
+            events.extend(msgspec.convert(e, Event) for e in page)
+            if len(page) < 5000:
+                return events
+            after_seq = page[-1]["seq"]
+
+
 @dataclass
 class Node:
     settings: Settings
@@ -90,6 +120,8 @@ class Node:
     tasks: TaskGroup
     mail: MailSender
     email_tokens: EmailTokenStore
+    bus: Bus
+    registry: NodeRegistry | None
     invites: InviteStore
 
     async def end_session(self, sid: str, reason: str) -> None:
@@ -101,7 +133,7 @@ class Node:
         await self.hub.publish(sid, "session.ended", SYSTEM, {"reason": reason})
         if live.keep:
             await self.sessions.end(sid, reason)
-        self.hub.unload(sid)
+        await self.hub.detach(sid)
 
 
 async def prepare_database(settings: Settings, sealer: PiiSealer) -> Pool:
@@ -143,23 +175,6 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
     writer = TraceWriter(pool, settings.trace_batch, settings.trace_flush_seconds,
                          settings.trace_queue_events)
 
-    async def load(sid: str) -> StoredSession | None:
-        record = await sessions.get(sid)
-        if record is None:
-            return None
-        events: list[Event] = []
-        after = 0
-        while True:
-            page = await traces.events(sid, after=after, limit=5000)
-            events.extend(msgspec.convert(e, Event) for e in page)
-            if len(page) < 5000:
-                break
-            after = page[-1]["seq"]
-        return StoredSession(SessionFacts(learner=record.learner), record.question_id,
-                             keep=True, ended=record.ended_at is not None, events=events)
-
-    hub = SessionHub(InProcessBus(settings.history_events), EventTrace(writer), load,
-                     bank.for_learner)
     tokens = TokenIssuer(load_signing_keys(settings.jwt_keys, settings.data_path("jwt-keys.json")),
                          settings.jwt_issuer, settings.jwt_audience, settings.access_token_seconds)
     refresh = RefreshTokenStore(pool, timedelta(days=settings.refresh_token_days),
@@ -167,20 +182,42 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
     revocations = Revocations(pool)
     roster = Roster()
     # Limits are shared by all nodes through Redis; without it, each node counts alone.
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
+                           health_check_interval=10) if settings.redis_url else None
     limiter: RateLimiter = RedisLimiter(redis) if redis else InProcessLimiter()
+    bus: Bus
+    presence: Presence
+    registry: NodeRegistry | None = None
+    if redis is not None:
+        bus = RedisBus(redis, settings.node_id, settings.history_events,
+                       settings.history_lifetime_seconds)
+        presence = RedisPresence(redis, settings.node_id, settings.node_ttl_seconds,
+                                 settings.history_lifetime_seconds)
+        registry = NodeRegistry(redis, settings.node_id, settings.node_ttl_seconds)
+    else:
+        bus, presence = InProcessBus(settings.history_events, settings.node_id), LocalPresence()
     try:
         async with open_mail(settings) as mail, anyio.create_task_group() as tasks:
+            hub = SessionHub(bus, presence, EventTrace(writer), StoredSessions(sessions, traces),
+                             bank.for_learner, tasks, settings.snapshot_every,
+                             settings.max_observers, holds=_holder(registry))
             node = Node(
                 settings=settings, pool=pool, users=users, sessions=sessions, traces=traces,
                 trace_writer=writer, bank=bank, tokens=tokens, refresh=refresh,
                 revocations=revocations, erasure=Erasure(pool), roster=roster, hub=hub,
-                runs=RunService(hub, sandbox, tasks, settings.sandbox_queue,
+                runs=RunService(hub, bus, sandbox, tasks, settings.sandbox_queue,
                                 settings.run_wall_seconds),
                 tutor=TutorService(hub, tasks, settings.tutor_delta_seconds),
                 replies=ReplyCache(settings.idempotency_seconds), limiter=limiter,
                 sandbox=sandbox, tasks=tasks, mail=mail, email_tokens=EmailTokenStore(pool),
-                invites=InviteStore(pool))
+                invites=InviteStore(pool), bus=bus, registry=registry)
+            if isinstance(bus, RedisBus):
+                bus.on_control = node.runs.on_control
+                bus.on_resubscribed = hub.resync
+                tasks.start_soon(bus.run)
+                tasks.start_soon(_cluster_duties, node, presence)
+            else:
+                bus.on_control = node.runs.on_control
             tasks.start_soon(writer.run)
             tasks.start_soon(_end_idle_sessions, node)
             tasks.start_soon(revocations.listen, lambda user: roster.sign_out(
@@ -188,8 +225,11 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             try:
                 yield node
             finally:
-                for sid in list(hub.live):
-                    await node.runs.stop(sid)
+                with anyio.CancelScope(shield=True):
+                    await node.runs.stop_all()
+                    if registry is not None:
+                        with contextlib.suppress(Unavailable):
+                            await registry.leave()
                 tasks.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
@@ -199,6 +239,44 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             await pool.close()
             if redis is not None:
                 await redis.aclose()
+
+
+def _holder(registry: NodeRegistry | None) -> Callable[[str, bool], Awaitable[None]] | None:
+    """Tell the registry which sessions this node serves, for whoever cleans up after it."""
+    if registry is None:
+        return None
+    reg = registry
+
+    async def holds(sid: str, held: bool) -> None:
+        await (reg.holds(sid) if held else reg.releases(sid))
+
+    return holds
+
+
+async def _cluster_duties(node: Node, presence: Presence) -> None:
+    """Beat (registry and presence), and clean up after nodes whose beat stopped."""
+    registry = node.registry
+    assert registry is not None and isinstance(presence, RedisPresence)
+    while True:
+        await anyio.sleep(node.settings.node_heartbeat_seconds)
+        try:
+            await registry.beat({"connections": len(node.roster), "sessions": len(node.hub.live),
+                                 "runs": node.runs.active})
+            await presence.heartbeat()
+            for dead in await registry.dead():
+                sids = await registry.claim(dead)
+                if sids is None:
+                    continue
+                log.warning("node %s is gone; ending its runs and presence in %d sessions",
+                            dead, len(sids))
+                for sid in sids:
+                    try:
+                        await node.hub.forsake(sid, dead, presence.drop_node)
+                    except Exception:
+                        log.exception("could not clean up %s after node %s", sid, dead)
+                await registry.forget(dead)
+        except Unavailable as err:
+            log.warning("cluster duties skipped: %s", err)
 
 
 async def _end_idle_sessions(node: Node) -> None:
@@ -211,3 +289,7 @@ async def _end_idle_sessions(node: Node) -> None:
                 await node.end_session(sid, "idle")
             except Exception:
                 log.exception("could not end idle session %s", sid)
+        try:
+            await node.hub.sweep(node.settings.detach_after_seconds, node.runs.busy)
+        except Exception:
+            log.exception("could not sweep sessions")

@@ -9,12 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import orjson
 from anyio.abc import TaskGroup
 
+from realtime.bus import Bus, Unavailable
 from realtime.codes import ErrorCode, RequestError
 from realtime.envelope import SYSTEM, Actor
-from realtime.hub import LiveSession, SessionHub
+from realtime.hub import Decision, LiveSession, SessionHub
 from realtime.requests import RunMode
+from realtime.state import SessionState
 from sandbox import Call, Limit, RunOutcome, RunRequest, Sandbox, Stream, judge
 from tutor.content import Case, Question
 
@@ -29,9 +32,10 @@ class _ActiveRun:
 
 
 class RunService:
-    def __init__(self, hub: SessionHub, sandbox: Sandbox, tasks: TaskGroup, queue_limit: int,
-                 wall_seconds: float) -> None:
+    def __init__(self, hub: SessionHub, bus: Bus, sandbox: Sandbox, tasks: TaskGroup,
+                 queue_limit: int, wall_seconds: float) -> None:
         self._hub = hub
+        self._bus = bus
         self._sandbox = sandbox
         self._tasks = tasks
         self._queue_limit = queue_limit
@@ -55,27 +59,70 @@ class RunService:
                 await self._hub.publish(sid, "code.updated", by, {"code": code})
             run = _ActiveRun(run_id=str(uuid.uuid4()))
             self._active[sid] = run
+
+            def started(state: SessionState) -> Decision:
+                # Another tab on another node may have started one since this node looked.
+                if state.active_run is not None:
+                    raise RequestError(ErrorCode.CONFLICT, "a run is already in progress",
+                                       run_id=state.active_run)
+                return "run.started", by, {"run_id": run.run_id, "mode": mode.value,
+                                           "language": question.language}
+
             try:
-                await self._hub.publish(sid, "run.started", by, {
-                    "run_id": run.run_id, "mode": mode.value, "language": question.language})
+                await self._hub.decide(live, started)
             except BaseException:
                 self._active.pop(sid, None)
                 raise
         self._tasks.start_soon(self._execute, sid, run, question, mode, code, stdin)
         return run.run_id
 
-    def cancel(self, sid: str, run_id: str) -> None:
+    def busy(self, sid: str) -> bool:
+        return sid in self._active
+
+    async def cancel(self, sid: str, run_id: str) -> None:
+        """Cancel a run here, or tell the node that runs it."""
         run = self._active.get(sid)
-        if run is None or run.run_id != run_id:
-            raise RequestError(ErrorCode.NOT_FOUND, "no such active run")
-        run.cancel.set()
+        if run is not None and run.run_id == run_id:
+            run.cancel.set()
+            return
+        try:
+            owners = await self._bus.owners(sid)
+            if owners.run != run_id or owners.run_node in ("", self._bus.node_id):
+                raise RequestError(ErrorCode.NOT_FOUND, "no such active run")
+            await self._bus.send_control(owners.run_node, _cancel_message(sid, run_id))
+        except Unavailable as err:
+            raise RequestError(ErrorCode.UNAVAILABLE, str(err)) from None
+
+    def on_control(self, message: bytes) -> None:
+        """A message from another node on this node's control channel."""
+        try:
+            order = orjson.loads(message)
+            if order.get("op") == "cancel":
+                run = self._active.get(str(order["sid"]))
+                if run is not None and run.run_id == order["run_id"]:
+                    run.cancel.set()
+        except (orjson.JSONDecodeError, KeyError, AttributeError):
+            log.warning("unreadable control message ignored")
 
     async def stop(self, sid: str) -> None:
-        """Cancel the session's run, if any, and wait until it has finished."""
+        """Cancel the session's run, here or on its node; wait for it when it runs here."""
         run = self._active.get(sid)
-        if run is not None:
+        if run is None:
+            owners = await self._bus.owners(sid)
+            if owners.run and owners.run_node not in ("", self._bus.node_id):
+                await self._bus.send_control(owners.run_node, _cancel_message(sid, owners.run))
+            return
+        run.cancel.set()
+        with anyio.move_on_after(self._wall + 5):
+            await run.done.wait()
+
+    async def stop_all(self) -> None:
+        """A node shutting down: cancel every run here and wait for them to be reported."""
+        runs = list(self._active.values())
+        for run in runs:
             run.cancel.set()
-            with anyio.move_on_after(self._wall + 5):
+        with anyio.move_on_after(self._wall + 5):
+            for run in runs:
                 await run.done.wait()
 
     async def _execute(self, sid: str, run: _ActiveRun, question: Question, mode: RunMode,
@@ -123,6 +170,10 @@ class RunService:
             outcomes.append(hidden)
             tests += _verdicts(question, question.hidden, hidden, hidden=True)
         return _finished(run.run_id, outcomes, tests)
+
+
+def _cancel_message(sid: str, run_id: str) -> bytes:
+    return orjson.dumps({"op": "cancel", "sid": sid, "run_id": run_id})
 
 
 def _failed(run_id: str) -> dict[str, Any]:

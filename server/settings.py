@@ -108,6 +108,15 @@ class Settings(BaseSettings):
     # Open mentor invitations per session, so at most this many observers besides admins.
     max_observers: int = 8
     history_events: int = 10_000
+    # Redis keeps a session's history and state this long after its last event.
+    history_lifetime_seconds: float = 6 * 3600
+    # Every this many events the folded state is saved, so a node can start from it.
+    snapshot_every: int = 200
+    # Nodes beat this often; one silent for `node_ttl_seconds` is dead and cleaned up after.
+    node_heartbeat_seconds: float = 1.0
+    node_ttl_seconds: float = 5.0
+    # A session with no member on this node for this long is no longer followed here.
+    detach_after_seconds: float = 10.0
     trace_batch: int = 500
     trace_flush_seconds: float = 0.1
     trace_queue_events: int = 200_000

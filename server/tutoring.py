@@ -11,7 +11,8 @@ from anyio.abc import TaskGroup
 
 from realtime.codes import ErrorCode, RequestError
 from realtime.envelope import TUTOR, Actor
-from realtime.hub import LiveSession, SessionHub
+from realtime.hub import Decision, LiveSession, SessionHub
+from realtime.state import SessionState
 from tutor.content import Question
 from tutor.engine import SocraticEngine, TutorContext, stream_pieces
 from tutor.ladder import HintLadder, Locked
@@ -28,18 +29,23 @@ class TutorService:
         self._ladder = HintLadder()
 
     async def ask(self, live: LiveSession, by: Actor, question: Question, text: str) -> str:
-        state = live.state
-        async with live.lock:
+        turn_id = str(uuid.uuid4())
+        replies: list[str] = []
+
+        def turn(state: SessionState) -> Decision:
             if state.active_turn is not None:
                 raise RequestError(ErrorCode.CONFLICT, "the tutor is still answering",
                                    turn_id=state.active_turn)
             reply = self._engine.reply(TutorContext(
                 question=question, code=state.code, learner_text=text,
                 last_run=state.evidence(), asked=state.asked()))
-            turn_id = str(uuid.uuid4())
-            await self._hub.publish(state.sid, "tutor.turn.start", by,
-                                    {"turn_id": turn_id, "question": text, "basis": reply.basis})
-        self._tasks.start_soon(self._stream, state.sid, turn_id, reply.text)
+            replies[:] = [reply.text]
+            return "tutor.turn.start", by, {"turn_id": turn_id, "question": text,
+                                            "basis": reply.basis}
+
+        async with live.lock:
+            await self._hub.decide(live, turn)
+        self._tasks.start_soon(self._stream, live.state.sid, turn_id, replies[0])
         return turn_id
 
     async def _stream(self, sid: str, turn_id: str, text: str) -> None:
@@ -60,12 +66,17 @@ class TutorService:
                 log.info("tutor turn %s not ended: %s", turn_id, err)
 
     async def hint(self, live: LiveSession, by: Actor, question: Question) -> dict[str, Any]:
-        async with live.lock:
-            decision = self._ladder.decide(live.state.ladder)
+        given: dict[str, Any] = {}
+
+        def hint(state: SessionState) -> Decision:
+            # Decided against the state every node shares: two tabs cannot both unlock a level.
+            decision = self._ladder.decide(state.ladder)
             if isinstance(decision, Locked):
                 raise RequestError(ErrorCode.HINT_LOCKED, decision.message,
-                                   reason=decision.reason.value, level=live.state.ladder.level)
-            text = question.hints[decision.level - 1]
-            await self._hub.publish(live.state.sid, "hint.given", by,
-                                    {"level": decision.level, "text": text})
-        return {"level": decision.level, "text": text}
+                                   reason=decision.reason.value, level=state.ladder.level)
+            given.update(level=decision.level, text=question.hints[decision.level - 1])
+            return "hint.given", by, dict(given)
+
+        async with live.lock:
+            await self._hub.decide(live, hint)
+        return given
