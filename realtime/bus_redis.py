@@ -245,7 +245,8 @@ class RedisBus:
                         await self.on_resubscribed()
                     first = False
                     await self._listen(pubsub)
-            except (RedisError, OSError) as err:
+            except (RedisError, OSError, Unavailable) as err:
+                # A resync that could not finish counts as a failed reconnect: try it all again.
                 log.warning("event bus connection lost (%s); reconnecting in %.1fs", err, backoff)
             await anyio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)

@@ -444,8 +444,10 @@ class SessionHub:
                     self._restart(live, position.epoch, position.seq)
                 elif position.seq > live.order.seq:
                     await self._refill(live)
-            except (Unavailable, RequestError) as err:
-                log.warning("resync of %s failed: %s", sid, err)
+            except RequestError as err:
+                log.warning("resync of %s failed: %s", sid, err.message)
+                if err.code is ErrorCode.UNAVAILABLE:
+                    raise Unavailable(err.message) from None
 
     def _fan_out(self, live: LiveSession, event: Event) -> None:
         if not _fold(live.state, event):
