@@ -148,8 +148,9 @@ def running_redis(folder: Path) -> Iterator[str]:
 
 
 @contextmanager
-def redis_server(folder: Path, port: int | None = None) -> Iterator[str]:
-    """A real redis-server, without persistence, stopped at the end. Yields its URL."""
+def redis_server(folder: Path, port: int | None = None, persist: bool = False) -> Iterator[str]:
+    """A real redis-server, stopped at the end; with `persist`, an append-only file fsynced every
+    second (as production runs it) in `folder`. Yields its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
         missing("redis-server (apt-get install redis-server) or REDIS_URL")
@@ -160,7 +161,8 @@ def redis_server(folder: Path, port: int | None = None) -> Iterator[str]:
     with log.open("wb") as out:
         process = subprocess.Popen(
             [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-             "no", "--dir", str(folder)], stdout=out, stderr=subprocess.STDOUT)
+             "yes" if persist else "no", "--appendfsync", "everysec", "--dir", str(folder)],
+            stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_redis(port, process, log)
         yield f"redis://127.0.0.1:{port}/0"

@@ -136,7 +136,7 @@ async def test_events_from_both_nodes_at_once_form_one_gapless_order(
     await tab_b.ok("session.join", sid=sid, role="learner")
     watch_a, _ = await admin_on(a, sid)
     watch_b, _ = await admin_on(b, sid)
-    first = max(e["seq"] for e in watch_b.events + [{"seq": 0}]) if watch_b.events else 0
+    first = max((e["seq"] for e in watch_b.events), default=0)
 
     async def type_in(tab: Client, label: str) -> None:
         for i in range(50):
@@ -170,12 +170,13 @@ async def test_two_tabs_on_two_nodes_cannot_both_unlock_a_hint(
     tab_b = await open_client(b, account.token)
     await tab_b.ok("session.join", sid=sid, role="learner")
 
+    answers: list[dict[str, Any]] = []
+
+    async def ask(tab: Client) -> None:
+        answers.append(await tab.request("hint.request", sid=sid))
+
     for _ in range(3):
-        answers: list[dict[str, Any]] = []
-
-        async def ask(tab: Client) -> None:
-            answers.append(await tab.request("hint.request", sid=sid))
-
+        answers.clear()
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(ask, tab_a)
             tasks.start_soon(ask, tab_b)
@@ -361,3 +362,35 @@ async def test_a_client_that_stops_reading_is_closed_and_others_keep_pace(
         assert await stalled.close_code() == 1013
         delays.sort()
         assert delays[len(delays) // 2] < 0.5, delays
+
+
+async def test_a_persisting_redis_restarted_keeps_the_session_going(database_url: str,
+                                                                   tmp_path: Path) -> None:
+    port = free_port()
+    with ExitStack() as stack:
+        redis = ExitStack()
+        redis_url = redis.enter_context(redis_server(tmp_path / "redis", port, persist=True))
+        nodes = start_nodes(stack, database_url, redis_url, tmp_path, ("a", "b"))
+        a, b = nodes["a"], nodes["b"]
+        _, learner, sid = await learner_on(a)
+        watcher, _ = await admin_on(b, sid)
+        await learner.ok("code.update", sid=sid, code=WRONG)
+        before = await watcher.until("code.updated", code=WRONG)
+
+        redis.close()
+        with redis_server(tmp_path / "redis", port, persist=True):
+            # Same epoch, same counter: once the nodes are back, the members just go on.
+            with anyio.fail_after(20):
+                while True:
+                    answer = await learner.request("code.update", sid=sid, code="# back\n")
+                    if answer["ok"]:
+                        break
+                    assert answer["error"]["code"] == "unavailable"
+                    await anyio.sleep(0.2)
+            after = await watcher.until("code.updated", code="# back\n")
+            assert after["epoch"] == before["epoch"] and after["seq"] == answer["data"]["seq"]
+            await settle(learner, watcher)
+            for client in (learner, watcher):
+                seqs = [e[1] for e in seen(client, sid)]
+                assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+        stack.close()
