@@ -15,6 +15,7 @@ import anyio
 import asyncpg
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from server.settings import Settings
 from server.tokens import TokenIssuer
@@ -37,12 +38,17 @@ def start_nodes(stack: ExitStack, database_url: str, redis_url: str, folder: Pat
 
 
 @pytest.fixture(scope="module")
-def cluster(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-        dict[str, RunningNode]]:
+def cluster_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("cluster-redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def cluster(database_url: str, cluster_redis_url: str,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, RunningNode]]:
     folder = tmp_path_factory.mktemp("cluster")
     with ExitStack() as stack:
-        redis_url = stack.enter_context(redis_server(folder / "redis"))
-        yield start_nodes(stack, database_url, redis_url, folder, ("a", "b"),
+        yield start_nodes(stack, database_url, cluster_redis_url, folder, ("a", "b"),
                           HISTORY_EVENTS="40")
 
 
@@ -394,3 +400,23 @@ async def test_a_persisting_redis_restarted_keeps_the_session_going(database_url
                 seqs = [e[1] for e in seen(client, sid)]
                 assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
         stack.close()
+
+
+async def test_a_node_whose_subscription_was_cut_refills_what_it_missed(
+        cluster: dict[str, RunningNode], cluster_redis_url: str) -> None:
+    a, b = cluster["a"], cluster["b"]
+    _, learner, sid = await learner_on(a)
+    watcher, _ = await admin_on(b, sid)
+    await learner.ok("code.update", sid=sid, code="# before\n")
+    await watcher.until("code.updated", code="# before\n")
+    async with Redis.from_url(cluster_redis_url) as redis:
+        # As Redis does to a subscriber over its output-buffer limit.
+        assert await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub") >= 2
+    for i in range(20):
+        await learner.ok("code.update", sid=sid, code=f"# {i}\n")
+    await watcher.until("code.updated", code="# 19\n")
+    await settle(learner, watcher)
+    codes = [e[3]["code"] for e in seen(watcher, sid) if e[2] == "code.updated"]
+    assert codes[-20:] == [f"# {i}\n" for i in range(20)]
+    seqs = [e[1] for e in seen(watcher, sid)]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
