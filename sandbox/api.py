@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 import anyio
 
+from sandbox.queue import Ticket
+
 
 class Limit(StrEnum):
     TIME = "time"
@@ -76,8 +78,22 @@ OutputSink = Callable[[Stream, str], Awaitable[None]]
 class Sandbox(Protocol):
     name: str
 
+    @property
+    def active(self) -> int: ...
+
+    @property
+    def queued(self) -> int: ...
+
+    def reserve(self, owner: str) -> Ticket:
+        """A place for one run of owner's (raises QueueFull); run() takes its turns with it."""
+        ...
+
     async def run(
-        self, request: RunRequest, on_output: OutputSink, cancel: anyio.Event
+        self,
+        request: RunRequest,
+        on_output: OutputSink,
+        cancel: anyio.Event,
+        ticket: Ticket | None = None,
     ) -> RunOutcome: ...
 
     async def aclose(self) -> None: ...

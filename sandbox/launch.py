@@ -18,9 +18,9 @@ from anyio.lowlevel import EventLoopToken, current_token
 
 from sandbox.api import Limits
 from sandbox.cgroup import SlotCgroup
-from sandbox.protocol import HARNESS_SOURCE
+from sandbox.languages import PYTHON, harness_command
+from sandbox.seccomp import program
 
-PYTHON = "/usr/bin/python3"  # must live under /usr, the only tree the sandbox sees
 SEARCH_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
 LAUNCHER_ENV = {"PATH": "/usr/bin:/bin"}  # the server's environment never reaches the chain
 ENVIRONMENT = {
@@ -83,6 +83,7 @@ class Launched:
     process: Process
     results_fd: int  # read end of the harness's report pipe
     loop: EventLoopToken  # the process belongs to this event loop
+    language: str
 
     def usable(self) -> bool:
         return self.process.returncode is None and self.loop == current_token()
@@ -96,16 +97,27 @@ class Launched:
         os.close(self.results_fd)
 
 
-async def launch(tools: Tools, limits: Limits, slot: Slot) -> Launched:
+def _filter_fd() -> int:
+    """A pipe holding the seccomp program, for bwrap --seccomp to read once."""
     read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, program())  # a few hundred bytes: fits the pipe's buffer
+    finally:
+        os.close(write_fd)
+    return read_fd
+
+
+async def launch(tools: Tools, limits: Limits, slot: Slot, language: str = "python") -> Launched:
+    read_fd, write_fd = os.pipe()
+    filter_fd = _filter_fd()
     try:
         with anyio.CancelScope(shield=True):  # a half-started chain would escape the cleanup
             process = await anyio.open_process(
-                launch_command(tools, limits, slot, write_fd),
+                launch_command(tools, limits, slot, write_fd, filter_fd, language),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(write_fd,),
+                pass_fds=(write_fd, filter_fd),
                 env=LAUNCHER_ENV,
             )
     except BaseException:
@@ -113,10 +125,12 @@ async def launch(tools: Tools, limits: Limits, slot: Slot) -> Launched:
         raise
     finally:
         os.close(write_fd)
-    return Launched(process, read_fd, current_token())
+        os.close(filter_fd)
+    return Launched(process, read_fd, current_token(), language)
 
 
-def launch_command(tools: Tools, limits: Limits, slot: Slot, results_fd: int) -> list[str]:
+def launch_command(tools: Tools, limits: Limits, slot: Slot, results_fd: int,
+                   filter_fd: int, language: str = "python") -> list[str]:
     cpu = math.ceil(limits.wall_seconds) + 1
     # soft < hard so the kernel sends SIGXCPU (reported as TIME) before SIGKILL
     rlimits = [f"--cpu={cpu}:{cpu + 1}", f"--fsize={limits.file_bytes}", "--nofile=256", "--core=0"]
@@ -129,14 +143,14 @@ def launch_command(tools: Tools, limits: Limits, slot: Slot, results_fd: int) ->
         command += [tools.setpriv, f"--reuid={slot.uid}", f"--regid={slot.uid}", "--clear-groups"]
         command += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
     command += [tools.bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
-    command += ["--die-with-parent", "--new-session", "--clearenv"]
+    command += ["--die-with-parent", "--new-session", "--clearenv", "--seccomp", str(filter_fd)]
     for key, value in ENVIRONMENT.items():
         command += ["--setenv", key, value]
     command += ["--ro-bind", "/usr", "/usr", *ROOT_ENTRIES, "--proc", "/proc"]
     size = str(limits.file_bytes)  # writable space: only /tmp and /dev/shm, each this big
     command += ["--dev", "/dev", "--remount-ro", "/dev", "--size", size, "--tmpfs", "/dev/shm"]
     command += ["--size", size, "--tmpfs", "/tmp", "--remount-ro", "/", "--chdir", "/tmp"]
-    command += ["--", PYTHON, "-u", "-I", "-S", "-B", "-c", HARNESS_SOURCE, str(results_fd)]
+    command += ["--", *harness_command(language, results_fd)]
     if slot.cgroup is None:
         return command
     # joins the cgroup before exec, so not even the first instruction runs outside it

@@ -13,7 +13,9 @@ HARNESS_SOURCE = (Path(__file__).parent / "harness.py").read_text()
 
 
 def encode_frame(request: RunRequest) -> bytes:
-    """4-byte big-endian length, then UTF-8 JSON (ASCII-escaped, so lone surrogates survive)."""
+    """4-byte big-endian length, then UTF-8 JSON (ASCII-escaped, so lone surrogates survive).
+    Node's harness cannot hand its code a stdin of its own making: the learner's stdin follows
+    the frame on fd 0 instead."""
     job = {
         "code": request.code,
         "stdin": request.stdin,
@@ -21,7 +23,8 @@ def encode_frame(request: RunRequest) -> bytes:
         "calls": [{"name": call.name, "args": call.args} for call in request.calls],
     }
     body = json.dumps(job).encode()
-    return len(body).to_bytes(4, "big") + body
+    tail = request.stdin.encode(errors="replace") if request.language == "javascript" else b""
+    return len(body).to_bytes(4, "big") + body + tail
 
 
 def _clean(value: Any) -> Any:

@@ -16,6 +16,8 @@ packages=(bubblewrap util-linux python3)
 if [ "$with_browser" = 1 ]; then
   # redis-server: the tests start their own (shared rate limits, two nodes on one Redis).
   packages+=(chromium redis-server)
+  # docker.io and debootstrap: the Docker sandbox tests, and its runner image built locally.
+  packages+=(docker.io debootstrap)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -37,4 +39,18 @@ if [ "$with_browser" = 1 ]; then
   .venv/bin/pip install -q -e '.[test]'
 else
   .venv/bin/pip install -q -e .
+fi
+
+if [ "$with_browser" = 1 ] && [ "$(id -u)" = 0 ]; then
+  # A Docker engine for the sandbox tests: no iptables or bridge (runs have no network at all).
+  if ! docker info >/dev/null 2>&1; then
+    mkdir -p /var/log
+    setsid dockerd --iptables=false --bridge=none >/var/log/wingman-dockerd.log 2>&1 </dev/null &
+    for _ in $(seq 1 60); do
+      docker info >/dev/null 2>&1 && break
+      sleep 1
+    done
+    docker info >/dev/null 2>&1 || { echo "dockerd did not start:" >&2; tail -20 /var/log/wingman-dockerd.log >&2; exit 1; }
+  fi
+  .venv/bin/wingman sandbox build-image
 fi

@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server import accounts, api, me, oauth, password_reset, verification, ws
+from server import accounts, api, me, metrics, oauth, password_reset, verification, ws
 from server.node import open_node
 from server.settings import Settings
 
@@ -62,6 +62,7 @@ def create_app(settings: Settings, web: Path = WEB) -> Starlette:
 
     routes = [
         Route("/", index),
+        Route("/metrics", metrics.endpoint),
         WebSocketRoute("/ws", ws.endpoint),
         *accounts.routes,
         *verification.routes,

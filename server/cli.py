@@ -129,6 +129,22 @@ def _rotate_signing(settings: Settings) -> int:
     return 0
 
 
+async def _build_image(settings: Settings, rebuild: bool) -> int:
+    """The runner image from Debian packages, through the engine DOCKER_HOST names."""
+    import aiodocker
+
+    from sandbox.image import ImageNames, build_images
+
+    docker = aiodocker.Docker(url=settings.docker_host)
+    try:
+        await build_images(docker, ImageNames(settings.sandbox_base_image, settings.sandbox_image),
+                           settings.sandbox_debian_suite, settings.sandbox_debian_mirror,
+                           rebuild=rebuild)
+    finally:
+        await docker.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wingman", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -151,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     keys_commands.add_parser("reseal", help="re-seal what older keys sealed with the current one")
     keys_commands.add_parser(
         "rotate-signing", help="add a new token signing key; older ones keep verifying")
+    sandbox = commands.add_parser("sandbox", help="the Docker sandbox")
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    build = sandbox_commands.add_parser(
+        "build-image", help="build the runner image from Debian packages (needs root)")
+    build.add_argument("--rebuild", action="store_true", help="debootstrap the base again")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -162,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(settings)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
+    if args.command == "sandbox":
+        return asyncio.run(_build_image(settings, args.rebuild))
     if args.command == "keys" and args.keys_command == "rotate-signing":
         return _rotate_signing(settings)
     if args.command == "keys":

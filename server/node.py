@@ -28,8 +28,10 @@ from realtime.registry import NodeRegistry
 from realtime.rights import SessionFacts
 from realtime.roster import Roster
 from sandbox import Limits, Sandbox, open_process_sandbox
+from sandbox.docker import EngineUnavailable, open_docker_sandbox
 from server.bank import QuestionBank, shipped_questions
 from server.mail import MailSender, open_mail
+from server.metrics import MeteredSandbox
 from server.pii_keys import load_sealer
 from server.runs import RunService
 from server.settings import SandboxBackend, Settings
@@ -155,13 +157,28 @@ async def prepare_database(settings: Settings, sealer: PiiSealer) -> Pool:
 
 
 async def open_sandbox(settings: Settings) -> Sandbox:
+    """The backend SANDBOX_BACKEND names, refusing to start when it cannot enforce its limits;
+    `auto` (the laptop default) takes Docker when an engine answers, else the process one."""
     limits = Limits(wall_seconds=settings.run_wall_seconds, memory_bytes=settings.run_memory_bytes,
                     processes=settings.run_processes, output_bytes=settings.run_output_bytes)
-    strict = settings.sandbox_backend is SandboxBackend.PROCESS
-    if settings.sandbox_backend is SandboxBackend.DOCKER:
-        raise RuntimeError("the docker sandbox backend is not available in this build")
-    return open_process_sandbox(limits, slots=settings.sandbox_slots, strict=strict,
-                                first_uid=settings.sandbox_first_uid)
+    backend = settings.sandbox_backend
+    if backend is not SandboxBackend.PROCESS:
+        try:
+            docker = await open_docker_sandbox(
+                limits, settings.sandbox_image, settings.node_id, slots=settings.sandbox_slots,
+                waiting=settings.sandbox_queue, per_owner=settings.sandbox_runs_per_user,
+                pool_size=settings.sandbox_pool, cpus=settings.sandbox_cpus,
+                url=settings.docker_host)
+        except EngineUnavailable as exc:
+            if backend is SandboxBackend.DOCKER:
+                raise RuntimeError(f"SANDBOX_BACKEND=docker, but {exc}") from exc
+            log.info("docker sandbox unavailable (%s); using the process sandbox", exc)
+        else:
+            return MeteredSandbox(docker)
+    return MeteredSandbox(open_process_sandbox(
+        limits, slots=settings.sandbox_slots, strict=backend is SandboxBackend.PROCESS,
+        first_uid=settings.sandbox_first_uid, waiting=settings.sandbox_queue,
+        per_owner=settings.sandbox_runs_per_user))
 
 
 @asynccontextmanager

@@ -19,6 +19,7 @@ from realtime.hub import Decision, LiveSession, SessionHub
 from realtime.requests import RunMode
 from realtime.state import SessionState
 from sandbox import Call, Limit, RunOutcome, RunRequest, Sandbox, Stream, judge
+from sandbox.queue import QueueFull, Ticket
 from tutor.content import Case, Question
 
 log = logging.getLogger("wingman.runs")
@@ -27,6 +28,7 @@ log = logging.getLogger("wingman.runs")
 @dataclass
 class _ActiveRun:
     run_id: str
+    ticket: Ticket
     cancel: anyio.Event = field(default_factory=anyio.Event)
     done: anyio.Event = field(default_factory=anyio.Event)
 
@@ -55,9 +57,18 @@ class RunService:
                                    run_id=live.state.active_run)
             if len(self._active) >= self._queue_limit:
                 raise RequestError(ErrorCode.BUSY, "the sandbox queue is full; try again soon")
-            if code != live.state.code:
-                await self._hub.publish(sid, "code.updated", by, {"code": code})
-            run = _ActiveRun(run_id=str(uuid.uuid4()))
+            try:
+                # a place in the sandbox's fair queue, held until the run has finished
+                ticket = self._sandbox.reserve(by.user)
+            except QueueFull as full:
+                raise RequestError(ErrorCode.BUSY, str(full)) from None
+            run = _ActiveRun(run_id=str(uuid.uuid4()), ticket=ticket)
+            try:
+                if code != live.state.code:
+                    await self._hub.publish(sid, "code.updated", by, {"code": code})
+            except BaseException:
+                ticket.close()
+                raise
             self._active[sid] = run
 
             def started(state: SessionState) -> Decision:
@@ -72,6 +83,7 @@ class RunService:
                 await self._hub.decide(live, started)
             except BaseException:
                 self._active.pop(sid, None)
+                ticket.close()
                 raise
         self._tasks.start_soon(self._execute, sid, run, question, mode, code, stdin)
         return run.run_id
@@ -145,6 +157,7 @@ class RunService:
                     log.exception("run.finished of %s could not be published", run.run_id)
         finally:
             self._active.pop(sid, None)
+            run.ticket.close()
             run.done.set()
 
     async def _run(self, sid: str, run: _ActiveRun, question: Question, mode: RunMode,
@@ -159,14 +172,14 @@ class RunService:
         if mode is RunMode.RUN:
             outcome = await self._sandbox.run(
                 RunRequest(language=question.language, code=code, stdin=stdin), stream,
-                run.cancel)
+                run.cancel, run.ticket)
             return _finished(run.run_id, [outcome], [])
         visible = await self._sandbox.run(_calls(question, code, question.visible), stream,
-                                          run.cancel)
+                                          run.cancel, run.ticket)
         outcomes, tests = [visible], _verdicts(question, question.visible, visible, hidden=False)
         if visible.limit is not Limit.CANCELLED:
             hidden = await self._sandbox.run(_calls(question, code, question.hidden), silent,
-                                             run.cancel)
+                                             run.cancel, run.ticket)
             outcomes.append(hidden)
             tests += _verdicts(question, question.hidden, hidden, hidden=True)
         return _finished(run.run_id, outcomes, tests)

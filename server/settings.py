@@ -99,6 +99,17 @@ class Settings(BaseSettings):
     # Each slot runs as its own uid from here on; nodes sharing a host need disjoint ranges.
     sandbox_first_uid: int = 61000
     sandbox_queue: int = 32
+    # Runs one user may have accepted at once (running or waiting); more get `busy`.
+    sandbox_runs_per_user: int = 4
+    # Docker backend: the engine (unset: DOCKER_HOST or the local socket), the runner image
+    # `wingman sandbox build-image` makes, warm containers per language, CPUs per run.
+    docker_host: str | None = None
+    sandbox_image: str = "wingman-runner:bookworm"
+    sandbox_base_image: str = "wingman-debian:bookworm"
+    sandbox_debian_suite: str = "bookworm"
+    sandbox_debian_mirror: str = "http://deb.debian.org/debian"
+    sandbox_pool: int = 2
+    sandbox_cpus: float = 1.0
     run_wall_seconds: float = 10.0
     run_memory_bytes: int = 256 * 1024 * 1024
     run_processes: int = 64
