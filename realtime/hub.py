@@ -21,7 +21,7 @@ from anyio.abc import TaskGroup
 from realtime.bus import Bus, Ended, Lost, SessionMeta, Stale, Unavailable
 from realtime.codes import CloseCode, ErrorCode, RequestError
 from realtime.connection import Connection
-from realtime.envelope import SYSTEM, TUTOR, Actor, Draft, Event, Role
+from realtime.envelope import DECISIVE, SYSTEM, TUTOR, Actor, Draft, Event, Role
 from realtime.frames import encode_event, encode_reply, to_builtins
 from realtime.ordering import Sequencer
 from realtime.presence import Presence
@@ -83,6 +83,8 @@ class LiveSession:
     # Set (and replaced) whenever the mirror moves on, for publishers waiting to see their event.
     moved: anyio.Event = field(default_factory=anyio.Event)
     refilling: bool = False
+    # The highest seq this node published in the session, for readers of its own writes.
+    published: int = 0
     quiet_since: float = field(default_factory=time.monotonic)
 
     def local(self, user: str, role: Role, but: int | None = None) -> bool:
@@ -305,15 +307,24 @@ class SessionHub:
         if keep:
             self._trace.offer(event)
         if live is not None:
-            await self._seen(live, event)
+            live.published = max(live.published, event.seq)
+            if kind in DECISIVE:
+                # What is decided next reads this; other events need not wait for the mirror.
+                await self._seen(live, event)
             if event.seq % self._snapshot_every == 0:
                 await self._save_snapshot(live)
         return event
+
+    async def settled(self, live: LiveSession) -> None:
+        """Wait (briefly) until the mirror holds every event this node published."""
+        if live.state.seq < live.published and live.order.epoch == live.state.epoch:
+            await self._wait_for(live, live.published, 1.0)
 
     async def decide(self, live: LiveSession, decision: Callable[[SessionState], Decision],
                      private_to: str | None = None) -> Event:
         """Publish what the core decides from the session's state, only if no node changed that
         state meanwhile (compare-and-set on the bus); on a conflict the core decides again."""
+        await self.settled(live)
         for _ in range(DECIDE_ATTEMPTS):
             kind, by, data = decision(live.state)
             try:

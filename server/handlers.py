@@ -142,6 +142,7 @@ async def code_update(node: Node, conn: Connection, req: CodeUpdate) -> Result:
 
 async def code_run(node: Node, conn: Connection, req: CodeRun) -> Result:
     live = await _joined_session(node, conn, req.sid, Action.WORK)
+    await node.hub.settled(live)  # the code to run includes the learner's last update
     code = req.code if req.code is not None else live.state.code
     run_id = await node.runs.start(live, _learner(conn), _question(node, live), req.mode, code,
                                    req.stdin)

@@ -13,7 +13,7 @@ from datetime import timedelta
 import anyio
 import msgspec
 from anyio.abc import TaskGroup
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from realtime.bus import Bus, InProcessBus, Unavailable
 from realtime.bus_redis import RedisBus
@@ -199,8 +199,11 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
     revocations = Revocations(pool)
     roster = Roster()
     # Limits are shared by all nodes through Redis; without it, each node counts alone.
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
-                           health_check_interval=10) if settings.redis_url else None
+    # A blocking pool: a burst waits for a free connection instead of failing as unavailable.
+    redis = Redis(connection_pool=BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.redis_connections, timeout=5,
+        socket_connect_timeout=2, socket_timeout=5, health_check_interval=10)) \
+        if settings.redis_url else None
     limiter: RateLimiter = RedisLimiter(redis) if redis else InProcessLimiter()
     bus: Bus
     presence: Presence

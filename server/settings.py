@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None
     redis_url: str | None = None
+    # Connections a node opens to Redis at most (its subscription connection not counted).
+    redis_connections: int = 64
 
     host: str = "127.0.0.1"
     port: int = 8000
