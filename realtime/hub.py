@@ -565,33 +565,36 @@ class SessionHub:
         shown = event if event.readable_by(member.connection.user) else event.redacted()
         member.connection.send(encode_event(shown))
 
-    async def leave(self, connection: Connection, sid: str) -> None:
+    async def leave(self, connection: Connection, sid: str) -> bool:
+        """Take the connection out of the session; True when that was the learner's last
+        connection to it on any node (the learner has left)."""
         live = self._live.get(sid)
         connection.joined.discard(sid)
         if live is None:
-            return
+            return False
         member = live.members.pop(connection.id, None)
         if member is None or live.local(connection.user, member.role):
-            return
+            return False
         try:
             last = await self._presence.exit(sid, connection.user, member.role)
         except Unavailable as err:
             log.info("presence of %s in %s not cleared: %s", connection.user, sid, err)
-            return
+            return False
         if live.state.ended:
             if not live.members:
                 await self.detach(sid)
-            return
+            return False
         if last and not member.invisible:
             try:
                 await self.publish(sid, "presence.leave", Actor(connection.user, member.role),
                                    {"user": connection.user, "role": member.role.value})
             except RequestError as err:
                 log.info("presence.leave not published for %s: %s", sid, err.message)
+        return last and member.role is Role.LEARNER
 
-    async def disconnect(self, connection: Connection) -> None:
-        for sid in tuple(connection.joined):
-            await self.leave(connection, sid)
+    async def disconnect(self, connection: Connection) -> list[str]:
+        """Leave every session; the ones the learner has now left altogether."""
+        return [sid for sid in tuple(connection.joined) if await self.leave(connection, sid)]
 
     async def forsake(self, sid: str, node_id: str,
                       drop: Callable[[str, str], Awaitable[list[tuple[str, Role]]]]) -> None:

@@ -120,7 +120,8 @@ async def session_leave(node: Node, conn: Connection, req: SessionLeave) -> Resu
     sid = canonical_sid(req.sid)
     if sid is None or sid not in conn.joined:
         raise RequestError(ErrorCode.NOT_FOUND, "you are not in that session")
-    await node.hub.leave(conn, sid)
+    if await node.hub.leave(conn, sid):
+        await node.runs.abandon(sid)
     return {}
 
 

@@ -128,6 +128,19 @@ class RunService:
         with anyio.move_on_after(self._wall + 5):
             await run.done.wait()
 
+    async def abandon(self, sid: str) -> None:
+        """The learner left: stop the session's run, here or on its node, without waiting."""
+        run = self._active.get(sid)
+        if run is not None:
+            run.cancel.set()
+            return
+        try:
+            owners = await self._bus.owners(sid)
+            if owners.run and owners.run_node not in ("", self._bus.node_id):
+                await self._bus.send_control(owners.run_node, _cancel_message(sid, owners.run))
+        except Unavailable as err:
+            log.info("run of %s not stopped after its learner left: %s", sid, err)
+
     async def stop_all(self) -> None:
         """A node shutting down: cancel every run here and wait for them to be reported."""
         runs = list(self._active.values())

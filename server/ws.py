@@ -59,7 +59,8 @@ async def _converse(node: Node, websocket: WebSocket) -> None:
     finally:
         node.roster.remove(conn)
         with anyio.CancelScope(shield=True):
-            await node.hub.disconnect(conn)
+            for sid in await node.hub.disconnect(conn):
+                await node.runs.abandon(sid)
 
 
 async def _authenticate(node: Node, websocket: WebSocket) -> Identity | None:

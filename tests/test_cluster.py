@@ -420,3 +420,22 @@ async def test_a_node_whose_subscription_was_cut_refills_what_it_missed(
     assert codes[-20:] == [f"# {i}\n" for i in range(20)]
     seqs = [e[1] for e in seen(watcher, sid)]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+
+
+async def test_a_learner_who_leaves_mid_run_stops_the_run(
+        cluster: dict[str, RunningNode]) -> None:
+    a, b = cluster["a"], cluster["b"]
+    account, learner, sid = await learner_on(a)
+    tab_b = await open_client(b, account.token)
+    await tab_b.ok("session.join", sid=sid, role="learner")
+    watcher, _ = await admin_on(b, sid)
+    run_id = (await learner.ok("code.run", sid=sid, mode="run", code=SLEEPER))["run_id"]
+    await watcher.until("run.output", run_id=run_id)
+    await learner.close()
+    await tab_b.ok("ping")  # the learner is still here through node b: the run goes on
+    await anyio.sleep(0.5)
+    assert not [e for e in watcher.events if e["kind"] == "run.finished"]
+    await tab_b.close()  # now gone everywhere: node b tells node a to stop it
+    started = time.monotonic()
+    finished = await watcher.until("run.finished", run_id=run_id)
+    assert finished["data"]["limit"] == "cancelled" and time.monotonic() - started < 3
