@@ -1,6 +1,8 @@
 # The SocraticWingman server. Production builds FROM an official Python image; CI builds FROM the
-# Debian base `wingman sandbox build-image` makes locally (no registry there):
-#   docker build --network host --build-arg BASE=wingman-debian:bookworm -t wingman-server .
+# Debian base `wingman sandbox build-image` makes locally (no registry there), from wheels built
+# on the host (.ci/run does this):
+#   pip wheel --wheel-dir deploy/wheels . && \
+#   docker build --build-arg BASE=wingman-debian:bookworm -t wingman-server .
 # Runs start as sibling containers through the engine it is given (see the README's sandbox
 # section for what mounting the Docker socket grants, and safer ways to run it).
 ARG BASE=python:3.11-slim-bookworm
@@ -15,9 +17,16 @@ COPY storage storage
 COPY sandbox sandbox
 COPY tutor tutor
 COPY web web
+# Wheels put in deploy/wheels are installed offline (CI builds them on the host: no PyPI inside
+# its builds); with none there, pip installs from PyPI.
+COPY deploy/wheels /wheels
 # the app serves its pages from a `web` folder beside its packages
-RUN /opt/wingman/bin/pip install --no-cache-dir --upgrade pip \
- && /opt/wingman/bin/pip install --no-cache-dir . \
+RUN if ls /wheels/*.whl >/dev/null 2>&1; then \
+      /opt/wingman/bin/pip install --no-cache-dir --no-index --find-links /wheels socraticwingman ; \
+    else \
+      /opt/wingman/bin/pip install --no-cache-dir --upgrade pip \
+      && /opt/wingman/bin/pip install --no-cache-dir . ; \
+    fi \
  && cp -r web "$(/opt/wingman/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/web"
 
 FROM ${BASE}
