@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import asyncpg
 import httpx
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
@@ -38,6 +39,24 @@ async def register(node: RunningNode, consent: bool = True, name: str = "Ada") -
     answer.raise_for_status()
     body = answer.json()
     return Account(email, password, body["access_token"], body["user"]["id"], name)
+
+
+async def grant_roles(node: RunningNode, database_url: str, account: Account,
+                      roles: list[str]) -> Account:
+    """Give an account roles in the database, as `wingman user roles` does (that command has
+    its own test), then sign in again so that its token carries them."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("UPDATE users SET roles = $2 WHERE id = $1",
+                           uuid.UUID(account.user), roles)
+    finally:
+        await conn.close()
+    async with httpx.AsyncClient(base_url=node.url) as http:
+        login = await http.post("/auth/login", json={"email": account.email,
+                                                     "password": account.password})
+    login.raise_for_status()
+    account.token = login.json()["access_token"]
+    return account
 
 
 async def http_get(node: RunningNode, path: str, token: str | None = None) -> httpx.Response:

@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import asyncpg
-import httpx
 import pytest
 from redis.asyncio import Redis
 
 from server.settings import Settings
 from server.tokens import TokenIssuer
-from tests.client import Account, Client, http_get, open_client, register
+from tests.client import Account, Client, grant_roles, http_get, open_client, register
 from tests.components import TEST_KEYS, RunningNode, free_port, redis_server, running_node
 
 WRONG = "def two_sum(nums, target):\n    return [0, 0]\n"
@@ -52,22 +50,6 @@ def cluster(database_url: str, cluster_redis_url: str,
                           HISTORY_EVENTS="40")
 
 
-async def with_roles(node: RunningNode, database_url: str, account: Account,
-                     roles: list[str]) -> Account:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute("UPDATE users SET roles = $2 WHERE id = $1",
-                           uuid.UUID(account.user), roles)
-    finally:
-        await conn.close()
-    async with httpx.AsyncClient(base_url=node.url) as http:
-        login = await http.post("/auth/login", json={"email": account.email,
-                                                     "password": account.password})
-    login.raise_for_status()
-    account.token = login.json()["access_token"]
-    return account
-
-
 def admin_token(user: str) -> str:
     settings = Settings()
     return TokenIssuer(TEST_KEYS, settings.jwt_issuer, settings.jwt_audience, 600).issue(
@@ -80,6 +62,14 @@ async def learner_on(node: RunningNode, consent: bool = True) -> tuple[Account, 
     sid = (await client.ok("session.create", question_id="two-sum"))["sid"]
     await client.ok("session.join", sid=sid, role="learner")
     return account, client, sid
+
+
+async def learner_on_both(a: RunningNode, b: RunningNode) -> tuple[Account, Client, Client, str]:
+    """A learner with one tab on each node."""
+    account, tab_a, sid = await learner_on(a)
+    tab_b = await open_client(b, account.token)
+    await tab_b.ok("session.join", sid=sid, role="learner")
+    return account, tab_a, tab_b, sid
 
 
 async def admin_on(node: RunningNode, sid: str, **join: Any) -> tuple[Client, dict[str, Any]]:
@@ -108,7 +98,7 @@ async def test_an_invited_mentor_on_another_node_sees_what_the_learner_sees(
         cluster: dict[str, RunningNode], database_url: str) -> None:
     a, b = cluster["a"], cluster["b"]
     _, learner, sid = await learner_on(a)
-    mentor = await with_roles(b, database_url, await register(b, name="Mia"),
+    mentor = await grant_roles(b, database_url, await register(b, name="Mia"),
                               ["learner", "mentor"])
     invite = (await learner.ok("mentor.invite", sid=sid, mentor=mentor.email))["invite"]
     watcher = await open_client(b, mentor.token)
@@ -137,9 +127,7 @@ async def test_an_invited_mentor_on_another_node_sees_what_the_learner_sees(
 async def test_events_from_both_nodes_at_once_form_one_gapless_order(
         cluster: dict[str, RunningNode]) -> None:
     a, b = cluster["a"], cluster["b"]
-    account, tab_a, sid = await learner_on(a)
-    tab_b = await open_client(b, account.token)
-    await tab_b.ok("session.join", sid=sid, role="learner")
+    _account, tab_a, tab_b, sid = await learner_on_both(a, b)
     watch_a, _ = await admin_on(a, sid)
     watch_b, _ = await admin_on(b, sid)
     first = max((e["seq"] for e in watch_b.events), default=0)
@@ -172,9 +160,7 @@ async def test_events_from_both_nodes_at_once_form_one_gapless_order(
 async def test_two_tabs_on_two_nodes_cannot_both_unlock_a_hint(
         cluster: dict[str, RunningNode]) -> None:
     a, b = cluster["a"], cluster["b"]
-    account, tab_a, sid = await learner_on(a)
-    tab_b = await open_client(b, account.token)
-    await tab_b.ok("session.join", sid=sid, role="learner")
+    _account, tab_a, tab_b, sid = await learner_on_both(a, b)
 
     answers: list[dict[str, Any]] = []
 
@@ -202,9 +188,7 @@ async def test_two_tabs_on_two_nodes_cannot_both_unlock_a_hint(
 async def test_cancel_on_another_node_reaches_the_node_running_it(
         cluster: dict[str, RunningNode]) -> None:
     a, b = cluster["a"], cluster["b"]
-    account, tab_a, sid = await learner_on(a)
-    tab_b = await open_client(b, account.token)
-    await tab_b.ok("session.join", sid=sid, role="learner")
+    _account, tab_a, tab_b, sid = await learner_on_both(a, b)
     run_id = (await tab_a.ok("code.run", sid=sid, mode="run", code=SLEEPER))["run_id"]
     await tab_b.until("run.output", run_id=run_id)
     started = time.monotonic()

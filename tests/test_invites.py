@@ -8,13 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio
-import asyncpg
 import httpx
 import pytest
 
 from server.settings import Settings
 from server.tokens import TokenIssuer
-from tests.client import Account, Client, open_client, register
+from tests.client import Account, Client, grant_roles, open_client, register
 from tests.components import TEST_KEYS, RunningNode, running_node
 from tests.mailbox import Mailbox
 
@@ -31,21 +30,9 @@ def invite_node(database_url: str, mailbox: Mailbox,
 
 
 async def make_mentor(node: RunningNode, database_url: str, name: str) -> Account:
-    """An account with the mentor role; roles are granted in the database as `wingman user
-    roles` does (that command has its own test), then a fresh login carries them."""
-    account = await register(node, name=name)
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute("UPDATE users SET roles = '{learner,mentor}' WHERE id = $1",
-                           uuid.UUID(account.user))
-    finally:
-        await conn.close()
-    async with httpx.AsyncClient(base_url=node.url) as http:
-        login = await http.post("/auth/login", json={"email": account.email,
-                                                     "password": account.password})
-    login.raise_for_status()
-    account.token = login.json()["access_token"]
-    return account
+    """An account with the mentor role, its token carrying it."""
+    return await grant_roles(node, database_url, await register(node, name=name),
+                             ["learner", "mentor"])
 
 
 @pytest.fixture(scope="module")
