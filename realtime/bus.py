@@ -101,6 +101,10 @@ class Bus(Protocol):
         """Events after `after_seq` in `epoch`, or None when history does not reach back."""
         ...
 
+    async def events_since(self, sid: str, after_seq: int) -> list[Event]:
+        """What the history still holds after `after_seq`, across epochs, in seq order."""
+        ...
+
     async def position(self, sid: str) -> Position | None:
         """The session's current position, or None when the bus does not know it."""
         ...
@@ -193,6 +197,10 @@ class InProcessBus:
         if record is None or epoch != record.position.epoch:
             return None
         return events_after(list(record.history), record.position, after_seq)
+
+    async def events_since(self, sid: str, after_seq: int) -> list[Event]:
+        record = self._sessions.get(sid)
+        return [e for e in record.history if e.seq > after_seq] if record else []
 
     async def position(self, sid: str) -> Position | None:
         record = self._sessions.get(sid)

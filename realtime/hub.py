@@ -217,22 +217,12 @@ class SessionHub:
 
     async def _catch_up(self, state: SessionState, keep: bool) -> None:
         """Fold in what the bus's history (and, before it, storage) holds after the state."""
-        recent = await self._bus_events(state.sid, state.seq)
+        recent = await self._bus.events_since(state.sid, state.seq)
         if keep and (not recent or recent[0].seq > state.seq + 1):
             for event in await self._source.events(state.sid, state.seq):
                 _fold(state, event)
         for event in recent:
             _fold(state, event)
-
-    async def _bus_events(self, sid: str, after_seq: int) -> list[Event]:
-        since = getattr(self._bus, "events_since", None)
-        if since is not None:
-            result: list[Event] = await since(sid, after_seq)
-            return result
-        position = await self._bus.position(sid)
-        if position is None:
-            return []
-        return await self._bus.history(sid, position.epoch, after_seq) or []
 
     async def _finish_orphans(self, live: LiveSession) -> None:
         """A run or a tutor turn that storage shows open belonged to a process that is gone:
@@ -412,7 +402,7 @@ class SessionHub:
         """Fetch what the subscription missed; when history cannot say, members resume."""
         live.refilling = True
         try:
-            events = await self._bus_events(live.state.sid, live.order.seq)
+            events = await self._bus.events_since(live.state.sid, live.order.seq)
             if live.keep and (not events or events[0].seq > live.order.seq + 1):
                 stored = await self._source.events(live.state.sid, live.order.seq)
                 events = [e for e in stored if e.epoch == live.order.epoch] + events
@@ -554,7 +544,7 @@ class SessionHub:
         stored = [e for e in await self._source.events(sid, since.seq)
                   if e.epoch == since.epoch]
         last = stored[-1].seq if stored else since.seq
-        tail = [e for e in await self._bus_events(sid, last) if e.epoch == since.epoch]
+        tail = [e for e in await self._bus.events_since(sid, last) if e.epoch == since.epoch]
         events = stored + [e for e in tail if e.seq > last]
         contiguous = [e.seq for e in events] == list(range(since.seq + 1,
                                                            since.seq + 1 + len(events)))
