@@ -71,6 +71,9 @@ async def test_the_page_comes_back_after_its_node_restarts(
         await page.get_by_test_id("login-submit").click()
         await page.locator('[data-testid="question-item"][data-id="valid-parentheses"]').click()
         await expect(page.get_by_test_id("status")).to_have_text("connected", timeout=15_000)
+        # The session's state has arrived (the starter shows) before the learner types over it.
+        await expect(page.get_by_test_id("editor")).to_contain_text("def is_valid_brackets",
+                                                                   timeout=15_000)
         await page.evaluate("() => window.wingman.editor.setValue(\"print('before')\\n\")")
         await page.get_by_test_id("run-button").click()
         await expect(page.get_by_test_id("output")).to_contain_text("before", timeout=20_000)
