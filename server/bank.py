@@ -7,13 +7,14 @@ from typing import Any
 
 import msgspec
 
-from tutor.content import Question, parse_question
+from tutor.content import Question, check_prerequisites, parse_question
 
 
 def shipped_questions() -> list[Question]:
     bank = resources.files("tutor").joinpath("bank")
     found = [parse_question(entry.read_bytes()) for entry in bank.iterdir()
              if entry.name.endswith(".json")]
+    check_prerequisites(found)
     return sorted(found, key=lambda q: q.id)
 
 
@@ -21,6 +22,7 @@ class QuestionBank:
     """Published questions by id, as loaded at start."""
 
     def __init__(self, questions: list[Question]) -> None:
+        check_prerequisites(questions)
         self._by_id = {q.id: q for q in questions}
 
     @classmethod
