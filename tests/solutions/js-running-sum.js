@@ -1,0 +1,7 @@
+function runningSum(nums) {
+  let total = 0;
+  return nums.map((value) => {
+    total += value;
+    return total;
+  });
+}
