@@ -28,26 +28,33 @@ from realtime.bus import (
     events_after,
 )
 from realtime.envelope import DECISIVE, Draft, Event
+from realtime.keys import SessionKeys, control_channel, session_keys
 
 log = logging.getLogger("wingman.bus")
 
-# KEYS: state hash, history stream, channel. ARGV: draft, expected dseq or '', decisive flag,
-# history length, key lifetime ms, then field/value pairs the event changes in the state hash.
+# KEYS: state hash, history stream, channel, trace stream. ARGV: draft, expected dseq or '',
+# decisive flag, history length, key lifetime ms, sid, trace stream bound, then field/value pairs
+# the event changes in the state hash. A kept session's event also goes to its trace stream, in
+# the same step; a trace stream at its bound refuses the event (-4) rather than lose one.
 # Refuses a missing counter (-1): after Redis lost its data a node re-seeds it under a new epoch.
 _PUBLISH = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
-local state = redis.call('HMGET', KEYS[1], 'seq', 'dseq', 'epoch', 'ended')
+local state = redis.call('HMGET', KEYS[1], 'seq', 'dseq', 'epoch', 'ended', 'keep')
 if state[4] == '1' then return {-3} end
 if ARGV[2] ~= '' and state[2] ~= ARGV[2] then
   return {-2, tonumber(state[1]), tonumber(state[2])}
 end
+-- A bound of 0: the trace stream is not in use (traces go to the node's own writer).
+local kept = state[5] == '1' and ARGV[7] ~= '0'
+if kept and redis.call('XLEN', KEYS[4]) >= tonumber(ARGV[7]) then return {-4} end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local t = redis.call('TIME')
 local ts = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'dseq', seq) end
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 local message = state[3] .. ' ' .. seq .. ' ' .. ts .. ' ' .. ARGV[1]
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], seq .. '-1', 'm', message)
+if kept then redis.call('XADD', KEYS[4], '*', 's', ARGV[6], 'm', message) end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('PUBLISH', KEYS[3], message)
@@ -70,22 +77,9 @@ return {ARGV[1], ARGV[2], ARGV[3]}
 _draft_decoder = msgspec.json.Decoder(Draft)
 
 
-def session_keys(sid: str) -> tuple[str, str, str]:
-    """The session's state hash, history stream and channel; one hash tag, one cluster slot."""
-    return f"wm:{{{sid}}}", f"wm:{{{sid}}}:h", f"wm:{{{sid}}}:c"
-
-
-def _snapshot_key(sid: str) -> str:
-    return f"wm:{{{sid}}}:s"
-
-
 def text(value: object) -> str:
     """A Redis reply value as text (replies come as bytes)."""
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def control_channel(node_id: str) -> str:
-    return f"wm:ctl:{node_id}"
 
 
 def decode_message(sid: str, payload: bytes) -> Event:
@@ -99,9 +93,14 @@ class RedisBus:
     shared = True
 
     def __init__(self, redis: Redis, node_id: str, history_events: int,
-                 lifetime_seconds: float) -> None:
+                 lifetime_seconds: float, trace_streams: int = 16,
+                 trace_stream_bound: int = 0) -> None:
         self.node_id = node_id
         self._redis = redis
+        self._streams = trace_streams
+        self._trace_bound = trace_stream_bound
+        # Set by the node: told whenever a trace stream at its bound refused an event.
+        self.on_trace_full: Callable[[str], None] = lambda sid: None
         self._history_events = history_events
         self._lifetime_ms = int(lifetime_seconds * 1000)
         self._publish = redis.register_script(_PUBLISH)
@@ -115,6 +114,9 @@ class RedisBus:
         self._pubsub: PubSub | None = None
         self.connected = anyio.Event()
 
+    def _keys(self, sid: str) -> SessionKeys:
+        return session_keys(sid, self._streams)
+
     # Placing events
 
     async def create(self, sid: str, meta: SessionMeta) -> Position:
@@ -125,9 +127,9 @@ class RedisBus:
 
     async def _begin(self, sid: str, meta: SessionMeta, epoch: int, seq: int, dseq: int,
                      only_if_missing: bool) -> Position:
-        state, history, _ = session_keys(sid)
+        keys = self._keys(sid)
         async with as_unavailable():
-            result = await self._start(keys=[state, history], args=[
+            result = await self._start(keys=[keys.state, keys.history], args=[
                 epoch, seq, dseq, self._lifetime_ms, meta.learner, meta.question_id,
                 "1" if meta.keep else "0", "1" if only_if_missing else "0"])
         return Position(int(result[0]), int(result[1]), int(result[2] or 0))
@@ -136,11 +138,13 @@ class RedisBus:
         body = msgspec.json.encode(draft)
         args: list[Any] = [body, "" if expect is None else str(expect),
                            "1" if draft.kind in DECISIVE else "0", self._history_events,
-                           self._lifetime_ms]
+                           self._lifetime_ms, draft.sid, self._trace_bound]
         for name, value in claims(draft, self.node_id).items():
             args += [name, value]
+        keys = self._keys(draft.sid)
         async with as_unavailable():
-            result = await self._publish(keys=list(session_keys(draft.sid)), args=args)
+            result = await self._publish(
+                keys=[keys.state, keys.history, keys.channel, keys.trace], args=args)
         match result[0]:
             case -1:
                 raise Lost(draft.sid)
@@ -148,6 +152,9 @@ class RedisBus:
                 raise Stale(int(result[1]), int(result[2]))
             case -3:
                 raise Ended(draft.sid)
+            case -4:
+                self.on_trace_full(draft.sid)
+                raise Unavailable("the trace store is behind; retry shortly")
         return Event(sid=draft.sid, epoch=int(result[2]), seq=int(result[0]), ts=int(result[1]),
                      kind=draft.kind, by=draft.by, data=draft.data, private_to=draft.private_to)
 
@@ -162,41 +169,41 @@ class RedisBus:
 
     async def events_since(self, sid: str, after_seq: int) -> list[Event]:
         """What the history stream still holds after `after_seq`, across epochs."""
-        _, history, _ = session_keys(sid)
         async with as_unavailable():
-            entries: Any = await self._redis.xrange(history, min=f"{after_seq + 1}-0")
+            entries: Any = await self._redis.xrange(self._keys(sid).history,
+                                                    min=f"{after_seq + 1}-0")
         return [decode_message(sid, fields[b"m"]) for _, fields in entries]
 
     async def position(self, sid: str) -> Position | None:
-        state, _, _ = session_keys(sid)
         async with as_unavailable():
-            epoch, seq, dseq = await self._redis.hmget(state, ["epoch", "seq", "dseq"])
+            epoch, seq, dseq = await self._redis.hmget(self._keys(sid).state,
+                                                       ["epoch", "seq", "dseq"])
         if epoch is None:
             return None
         return Position(int(text(epoch)), int(text(seq)), int(text(dseq or 0)))
 
     async def meta(self, sid: str) -> SessionMeta | None:
-        state, _, _ = session_keys(sid)
         async with as_unavailable():
-            learner, question, keep = await self._redis.hmget(state, ["learner", "question",
-                                                                      "keep"])
+            learner, question, keep = await self._redis.hmget(
+                self._keys(sid).state, ["learner", "question", "keep"])
         if learner is None:
             return None
         return SessionMeta(text(learner), text(question), keep == b"1")
 
     async def owners(self, sid: str) -> Owners:
-        state, _, _ = session_keys(sid)
         async with as_unavailable():
-            values = await self._redis.hmget(state, ["run", "run_node", "turn", "turn_node"])
+            values = await self._redis.hmget(self._keys(sid).state,
+                                             ["run", "run_node", "turn", "turn_node"])
         return Owners(*[text(v or b"") for v in values])
 
     async def save_snapshot(self, sid: str, seq: int, blob: bytes) -> None:
         async with as_unavailable():
-            await self._redis.set(_snapshot_key(sid), b"%d " % seq + blob, px=self._lifetime_ms)
+            await self._redis.set(self._keys(sid).snapshot, b"%d " % seq + blob,
+                                  px=self._lifetime_ms)
 
     async def snapshot(self, sid: str) -> tuple[int, bytes] | None:
         async with as_unavailable():
-            value: Any = await self._redis.get(_snapshot_key(sid))
+            value: Any = await self._redis.get(self._keys(sid).snapshot)
         if value is None:
             return None
         seq, blob = value.split(b" ", 1)
@@ -205,7 +212,7 @@ class RedisBus:
     # Subscriptions
 
     async def subscribe(self, sid: str, deliver: Deliver) -> None:
-        channel = session_keys(sid)[2]
+        channel = self._keys(sid).channel
         self._deliver[channel] = (sid, deliver)
         pubsub = self._pubsub
         if pubsub is None:
@@ -219,7 +226,7 @@ class RedisBus:
             raise Unavailable("the event bus connection dropped; retry shortly")
 
     async def unsubscribe(self, sid: str) -> None:
-        channel = session_keys(sid)[2]
+        channel = self._keys(sid).channel
         self._deliver.pop(channel, None)
         self._confirmed.pop(channel, None)
         if self._pubsub is not None:

@@ -1,7 +1,14 @@
 """Every Redis key name the server uses, in one place; all under one prefix, so a Redis shared
-with other applications stays readable."""
+with other applications stays readable.
+
+A session's keys carry the hash tag of the trace stream the session belongs to, derived from its
+id (no lookup): on a Redis Cluster they all live in one slot, so one script can place an event,
+keep it in the session's history, publish it and append it to the trace stream atomically."""
 
 from __future__ import annotations
+
+import zlib
+from typing import NamedTuple
 
 PREFIX = "wingman"
 
@@ -9,3 +16,47 @@ PREFIX = "wingman"
 def rate(limit: str, subject: str) -> str:
     """A rate limit's state for one subject (a user id, an address, a hashed email)."""
     return f"{PREFIX}:rate:{limit}:{subject}"
+
+
+def trace_shard(sid: str, streams: int) -> int:
+    """Which of the `streams` trace streams a session belongs to: its id's random tail."""
+    digits = sid.replace("-", "")[-8:]
+    try:
+        value = int(digits, 16)
+    except ValueError:  # not a UUID: still spread evenly, still stable
+        value = zlib.crc32(sid.encode())
+    return value % max(streams, 1)
+
+
+def trace_tag(shard: int) -> str:
+    """The hash tag shared by one trace stream and every key of its sessions."""
+    return f"{{t{shard}}}"
+
+
+def trace_stream(shard: int) -> str:
+    return f"{PREFIX}:{trace_tag(shard)}:trace"
+
+
+def trace_stream_names(streams: int) -> list[str]:
+    return [trace_stream(shard) for shard in range(max(streams, 1))]
+
+
+class SessionKeys(NamedTuple):
+    state: str  # hash: epoch, seq, dseq, meta, owners
+    history: str  # stream of recent events, entry id = seq
+    channel: str  # pub/sub channel of live events
+    snapshot: str  # the folded state as of some seq
+    presence: str  # sorted set of who is in the session
+    trace: str  # the trace stream the session's kept events go to
+
+
+def session_keys(sid: str, streams: int) -> SessionKeys:
+    shard = trace_shard(sid, streams)
+    base = f"{PREFIX}:{trace_tag(shard)}:s:{sid}"
+    return SessionKeys(base, f"{base}:h", f"{base}:c", f"{base}:snap", f"{base}:p",
+                       trace_stream(shard))
+
+
+def control_channel(node_id: str) -> str:
+    """Messages for one node (cancel a run it owns, say)."""
+    return f"{PREFIX}:ctl:{node_id}"

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from realtime.bus_redis import as_unavailable, text
 from realtime.envelope import Role
+from realtime.keys import session_keys
 
 # KEYS: the session's presence set. ARGV: member, now ms, ttl ms, prefix ("user role "),
 # lifetime ms, 'enter' or 'exit'. Returns 1 when nobody else alive holds the prefix.
@@ -50,14 +51,11 @@ return left
 """
 
 
-def _key(sid: str) -> str:
-    return f"wm:{{{sid}}}:p"
-
-
 class RedisPresence:
     def __init__(self, redis: Redis, node_id: str, ttl_seconds: float,
-                 lifetime_seconds: float) -> None:
+                 lifetime_seconds: float, trace_streams: int = 16) -> None:
         self._redis = redis
+        self._streams = trace_streams
         self._node = node_id
         self._ttl_ms = int(ttl_seconds * 1000)
         self._lifetime_ms = int(lifetime_seconds * 1000)
@@ -78,13 +76,14 @@ class RedisPresence:
 
     async def _apply(self, sid: str, member: str, user: str, role: Role, op: str) -> bool:
         async with as_unavailable():
-            result = await self._change(keys=[_key(sid)], args=[
+            result = await self._change(keys=[self._key(sid)], args=[
                 member, _now_ms(), self._ttl_ms, f"{user} {role.value} ", self._lifetime_ms, op])
         return bool(result)
 
     async def observers(self, sid: str) -> set[str]:
         async with as_unavailable():
-            alive = await self._redis.zrangebyscore(_key(sid), _now_ms() - self._ttl_ms, "+inf")
+            alive = await self._redis.zrangebyscore(self._key(sid), _now_ms() - self._ttl_ms,
+                                                    "+inf")
         users = set()
         for member in alive:
             user, role, _, _ = text(member).split(" ")
@@ -100,18 +99,22 @@ class RedisPresence:
         async with as_unavailable():
             pipe = self._redis.pipeline(transaction=False)
             for (sid, _, _), member in self._mine.items():
-                pipe.zadd(_key(sid), {member: now}, xx=True)
+                pipe.zadd(self._key(sid), {member: now}, xx=True)
             await pipe.execute()
 
     async def drop_node(self, sid: str, node_id: str) -> list[tuple[str, Role]]:
         """Remove a dead node's members; the (user, role) pairs now gone from the session."""
         async with as_unavailable():
-            left = await self._drop(keys=[_key(sid)], args=[node_id, _now_ms(), self._ttl_ms])
+            left = await self._drop(keys=[self._key(sid)], args=[node_id, _now_ms(), self._ttl_ms])
         pairs = []
         for pair in left:
             user, role = text(pair).split(" ")
             pairs.append((user, Role(role)))
         return pairs
+
+
+    def _key(self, sid: str) -> str:
+        return session_keys(sid, self._streams).presence
 
 
 def _now_ms() -> int:

@@ -210,9 +210,9 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
     registry: NodeRegistry | None = None
     if redis is not None:
         bus = RedisBus(redis, settings.node_id, settings.history_events,
-                       settings.history_lifetime_seconds)
+                       settings.history_lifetime_seconds, settings.trace_streams)
         presence = RedisPresence(redis, settings.node_id, settings.node_ttl_seconds,
-                                 settings.history_lifetime_seconds)
+                                 settings.history_lifetime_seconds, settings.trace_streams)
         registry = NodeRegistry(redis, settings.node_id, settings.node_ttl_seconds)
     else:
         bus, presence = InProcessBus(settings.history_events, settings.node_id), LocalPresence()

@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     node_ttl_seconds: float = 5.0
     # A session with no member on this node for this long is no longer followed here.
     detach_after_seconds: float = 10.0
+    # Sessions are spread over this many Redis trace streams by their id; each stream's hash tag
+    # is the cluster slot of its sessions' keys. Change it only with Redis emptied of sessions.
+    trace_streams: int = 16
     trace_batch: int = 500
     trace_flush_seconds: float = 0.1
     trace_queue_events: int = 200_000
