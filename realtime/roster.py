@@ -20,6 +20,9 @@ class Roster:
             if not held:
                 del self._by_user[connection.user]
 
+    def of(self, user: str) -> tuple[Connection, ...]:
+        return tuple(self._by_user.get(user, ()))
+
     def sign_out(self, user: str, reason: str) -> None:
         for connection in self._by_user.get(user, ()):
             connection.close(CloseCode.UNAUTHENTICATED, reason)

@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server import accounts, api, me, metrics, oauth, password_reset, verification, ws
+from server import accounts, api, me, metrics, oauth, password_reset, profile, verification, ws
 from server.node import open_node
 from server.settings import Settings
 
@@ -69,12 +69,14 @@ def create_app(settings: Settings, web: Path = WEB) -> Starlette:
         *password_reset.routes,
         *api.routes,
         *me.routes,
+        *profile.routes,
         *oauth.routes(settings),
         Mount("/static", StaticFiles(directory=web), name="static"),
     ]
     # Other sites' pages may call the API only when listed in ALLOWED_ORIGINS; none by default.
     cors = Middleware(CORSMiddleware, allow_origins=settings.allowed_origins,
-                      allow_credentials=True, allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                      allow_credentials=True,
+                      allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                       allow_headers=["Authorization", "Content-Type"], max_age=600)
     return Starlette(routes=routes, lifespan=lifespan,
                      middleware=[cors, Middleware(SecurityHeaders),

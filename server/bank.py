@@ -32,6 +32,10 @@ class QuestionBank:
     def get(self, question_id: str) -> Question | None:
         return self._by_id.get(question_id)
 
+    def title(self, question_id: str) -> str:
+        question = self._by_id.get(question_id)
+        return question.title if question else question_id
+
     def for_learner(self, question_id: str) -> dict[str, Any] | None:
         question = self._by_id.get(question_id)
         return question.for_learner() if question else None

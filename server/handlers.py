@@ -37,6 +37,7 @@ from realtime.requests import (
 from realtime.rights import Action, SessionFacts, allowed, require
 from server import letters
 from server.node import Node
+from server.notices import MENTOR_INVITED, notify_quietly
 from storage.invites import AlreadyInvited, Invite, TooManyInvites
 from tutor.content import Question
 
@@ -191,9 +192,11 @@ async def mentor_invite(node: Node, conn: Connection, req: MentorInvite) -> Resu
         raise RequestError(ErrorCode.CONFLICT, "that mentor is already invited to this session",
                            field="mentor") from None
     question = node.bank.get(live.state.question_id)
-    letters.send_invitation(node, mentor, conn.identity.name,
-                            question.title if question else live.state.question_id,
-                            invite.invisible)
+    title = question.title if question else live.state.question_id
+    letters.send_invitation(node, mentor, conn.identity.name, title, invite.invisible)
+    node.tasks.start_soon(notify_quietly, node.notifier, mentor.id, MENTOR_INVITED, {
+        "invite": invite.id, "sid": live.state.sid, "title": title,
+        "learner": conn.identity.name})
     return {"invite": invite.id}
 
 

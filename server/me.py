@@ -15,6 +15,7 @@ from realtime.connection import Identity
 from server.accounts import error, read_body
 from server.api import authenticated
 from server.node import Node
+from server.profile import profile_json
 from storage.users import User
 
 
@@ -87,7 +88,13 @@ async def export(request: Request, who: Identity, node: Node) -> Response:
     sign_ins = [{"created_at": s.created_at.isoformat(), "expires_at": s.expires_at.isoformat(),
                  "revoked_at": s.revoked_at.isoformat() if s.revoked_at else None}
                 for s in await node.refresh.of_user(who.user)]
-    return JSONResponse({"account": _account(user), "sessions": sessions, "sign_ins": sign_ins},
+    profile = profile_json(user.name, await node.profiles.get(who.user))
+    notices = [n.as_json() for n in await node.notifications.of_user(who.user, limit=10_000)]
+    reminders = [{"local_day": day.isoformat(), "sent_at": at.isoformat(), "due": due}
+                 for day, at, due in await node.profiles.reminders_of(who.user)]
+    return JSONResponse({"account": _account(user), "profile": profile, "sessions": sessions,
+                         "sign_ins": sign_ins, "notifications": notices,
+                         "reminders": reminders},
                         headers={"Content-Disposition": 'attachment; filename="wingman.json"'})
 
 

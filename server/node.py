@@ -30,9 +30,12 @@ from realtime.roster import Roster
 from sandbox import Limits, Sandbox, open_process_sandbox
 from sandbox.docker import EngineUnavailable, open_docker_sandbox
 from server.bank import QuestionBank, shipped_questions
+from server.clock import clock_for
 from server.mail import MailSender, open_mail
 from server.metrics import MeteredSandbox
+from server.notices import Notifier
 from server.pii_keys import load_sealer
+from server.reminders import ReminderJob, StoredDueReviews
 from server.runs import RunService
 from server.settings import SandboxBackend, Settings
 from server.tokens import TokenIssuer, load_signing_keys
@@ -43,7 +46,9 @@ from storage.erasure import Erasure
 from storage.invites import InviteStore
 from storage.keycheck import check_keys
 from storage.migrate import migrate
+from storage.notifications import NotificationStore
 from storage.pii import PiiSealer
+from storage.profiles import ProfileStore
 from storage.questions import QuestionStore
 from storage.refresh import RefreshTokenStore
 from storage.resealing import seal_plaintext
@@ -125,6 +130,9 @@ class Node:
     bus: Bus
     registry: NodeRegistry | None
     invites: InviteStore
+    profiles: ProfileStore
+    notifications: NotificationStore
+    notifier: Notifier
 
     async def end_session(self, sid: str, reason: str) -> None:
         live = await self.hub.get(sid)
@@ -198,6 +206,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                                 timedelta(seconds=settings.refresh_grace_seconds))
     revocations = Revocations(pool)
     roster = Roster()
+    profiles, notifications = ProfileStore(pool, sealer), NotificationStore(pool)
     # Limits are shared by all nodes through Redis; without it, each node counts alone.
     # A blocking pool: a burst waits for a free connection instead of failing as unavailable.
     redis = Redis(connection_pool=BlockingConnectionPool.from_url(
@@ -230,7 +239,9 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                 tutor=TutorService(hub, tasks, settings.tutor_delta_seconds),
                 replies=ReplyCache(settings.idempotency_seconds), limiter=limiter,
                 sandbox=sandbox, tasks=tasks, mail=mail, email_tokens=EmailTokenStore(pool),
-                invites=InviteStore(pool), bus=bus, registry=registry)
+                invites=InviteStore(pool), bus=bus, registry=registry,
+                profiles=profiles, notifications=notifications,
+                notifier=Notifier(notifications, profiles, roster))
             if isinstance(bus, RedisBus):
                 bus.on_control = node.runs.on_control
                 bus.on_resubscribed = hub.resync
@@ -242,6 +253,12 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             tasks.start_soon(_end_idle_sessions, node)
             tasks.start_soon(revocations.listen, lambda user: roster.sign_out(
                 user, "signed out everywhere"))
+            tasks.start_soon(node.notifier.listen)
+            tasks.start_soon(ReminderJob(
+                pool, profiles, users, StoredDueReviews(pool, bank.title), node.notifier, mail,
+                clock_for(settings.reminder_clock_file),
+                timedelta(minutes=settings.reminder_window_minutes),
+                settings.public_base()).run, settings.reminder_check_seconds)
             try:
                 yield node
             finally:

@@ -154,6 +154,13 @@ class Settings(BaseSettings):
     verify_token_seconds: float = 24 * 3600
     reset_token_seconds: float = 3600
 
+    # Reminders of due reviews (server/reminders.py): how often a node looks, and how long after
+    # a learner's chosen local time a reminder may still go out (a node that was down then).
+    reminder_check_seconds: float = 60.0
+    reminder_window_minutes: int = 120
+    # Tests and drills only: a file holding an ISO-8601 instant the reminder job takes as now.
+    reminder_clock_file: Path | None = None
+
     def public_base(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 

@@ -68,6 +68,10 @@ class UserStore:
         await self._pool.execute("UPDATE users SET password_hash = $2 WHERE id = $1",
                                  uuid.UUID(user_id), password_hash)
 
+    async def set_name(self, user_id: str, name: str) -> None:
+        await self._pool.execute("UPDATE users SET name_sealed = $2, name = NULL WHERE id = $1",
+                                 uuid.UUID(user_id), self._sealer.seal(name, NAME))
+
     async def set_roles(self, user_id: str, roles: list[str]) -> None:
         await self._pool.execute("UPDATE users SET roles = $2 WHERE id = $1",
                                  uuid.UUID(user_id), roles)
