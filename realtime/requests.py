@@ -40,6 +40,8 @@ class Ping(Request, frozen=True, tag="ping"):
 
 class SessionCreate(Request, frozen=True, tag="session.create"):
     question_id: str = ""
+    # Review mode: the learner started it from their due reviews.
+    review: bool = False
 
 
 class SessionJoin(Request, frozen=True, tag="session.join"):

@@ -139,6 +139,11 @@ class SessionState:
         return msgspec.json.decode(blob, type=cls)
 
 
+def run_evidence(record: RunRecord) -> RunEvidence:
+    """A finished run, as the tutor may speak of it."""
+    return _evidence(record)
+
+
 def _evidence(record: RunRecord) -> RunEvidence:
     finished = record.finished or {}
     tests = finished.get("tests") or []

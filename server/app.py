@@ -15,7 +15,18 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server import accounts, api, me, metrics, oauth, password_reset, profile, verification, ws
+from server import (
+    accounts,
+    api,
+    learning_api,
+    me,
+    metrics,
+    oauth,
+    password_reset,
+    profile,
+    verification,
+    ws,
+)
 from server.node import open_node
 from server.settings import Settings
 
@@ -70,6 +81,7 @@ def create_app(settings: Settings, web: Path = WEB) -> Starlette:
         *api.routes,
         *me.routes,
         *profile.routes,
+        *learning_api.routes,
         *oauth.routes(settings),
         Mount("/static", StaticFiles(directory=web), name="static"),
     ]

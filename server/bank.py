@@ -29,6 +29,9 @@ class QuestionBank:
     def from_bodies(cls, bodies: list[dict[str, Any]]) -> QuestionBank:
         return cls([msgspec.convert(b, Question) for b in bodies])
 
+    def questions(self) -> list[Question]:
+        return list(self._by_id.values())
+
     def get(self, question_id: str) -> Question | None:
         return self._by_id.get(question_id)
 

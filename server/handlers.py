@@ -83,11 +83,16 @@ async def session_create(node: Node, conn: Connection, req: SessionCreate) -> Re
     if user is None:
         raise RequestError(ErrorCode.UNAUTHENTICATED, "this account no longer exists")
     sid = str(uuid6.uuid7())
+    review = False
     if user.consent:
         await node.sessions.add(sid, conn.user, question.id, question.version)
+        # Review mode counts only for a question the learner has a review item for.
+        if req.review and await node.learning.store.review(conn.user, question.id):
+            await node.learning.store.mark_review(sid)
+            review = True
     live = await node.hub.create(sid, conn.user, question.id, keep=user.consent)
     await node.hub.publish(sid, "code.updated", _learner(conn), {"code": question.starter})
-    return {"sid": sid, "kept": live.keep}
+    return {"sid": sid, "kept": live.keep, "review": review}
 
 
 async def _with_invite(node: Node, conn: Connection, live: LiveSession,

@@ -57,6 +57,7 @@ async def change(request: Request, who: Identity, node: Node) -> Response:
             for sid in _live_sessions_of(node, who.user):
                 node.hub.live[sid].keep = False
             erased = await node.erasure.traces_of(who.user)
+            await node.learning.forget(who.user)
             answer["erased"] = {"sessions": erased.sessions, "events": erased.events}
     user = await node.users.by_id(who.user)
     if user is None:

@@ -27,10 +27,13 @@ from realtime.ratelimit_redis import RedisLimiter
 from realtime.registry import NodeRegistry
 from realtime.rights import SessionFacts
 from realtime.roster import Roster
+from realtime.state import SessionState
 from sandbox import Limits, Sandbox, open_process_sandbox
 from sandbox.docker import EngineUnavailable, open_docker_sandbox
 from server.bank import QuestionBank, shipped_questions
 from server.clock import clock_for
+from server.embedders import open_embedder
+from server.learning import LearningService
 from server.mail import MailSender, open_mail
 from server.metrics import MeteredSandbox
 from server.notices import Notifier
@@ -56,6 +59,7 @@ from storage.revocations import Revocations
 from storage.sessions import SessionStore
 from storage.trace import TraceReader, TraceRow, TraceWriter
 from storage.users import UserStore
+from tutor.scheduling import scheduler_named
 
 log = logging.getLogger("wingman.node")
 
@@ -133,6 +137,7 @@ class Node:
     profiles: ProfileStore
     notifications: NotificationStore
     notifier: Notifier
+    learning: LearningService
 
     async def end_session(self, sid: str, reason: str) -> None:
         live = await self.hub.get(sid)
@@ -143,7 +148,19 @@ class Node:
         await self.hub.publish(sid, "session.ended", SYSTEM, {"reason": reason})
         if live.keep:
             await self.sessions.end(sid, reason)
+            await self._grade(sid, live.facts.learner, live.state)
         await self.hub.detach(sid)
+
+    async def _grade(self, sid: str, learner: str, state: SessionState) -> None:
+        """The session's review item and mastery, from what happened (consent permitting)."""
+        question = self.bank.get(state.question_id)
+        record = await self.sessions.get(sid)
+        if question is None or record is None:
+            return
+        try:
+            await self.learning.session_ended(sid, learner, state, question, record.created_at)
+        except Exception:
+            log.exception("could not grade session %s", sid)
 
 
 async def prepare_database(settings: Settings, sealer: PiiSealer) -> Pool:
@@ -197,6 +214,10 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
     users, sessions = UserStore(pool, sealer), SessionStore(pool)
     bank = QuestionBank.from_bodies(await QuestionStore(pool).published())
     traces = TraceReader(pool)
+    learning = LearningService(
+        pool, users, bank.questions, open_embedder(settings.embedder),
+        scheduler_named(settings.review_scheduler), settings.diagnostic_length,
+        settings.retrieval_lesson_similarity, settings.retrieval_mistake_similarity)
     writer = TraceWriter(pool, settings.trace_batch, settings.trace_flush_seconds,
                          settings.trace_queue_events)
 
@@ -236,12 +257,12 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                 revocations=revocations, erasure=Erasure(pool), roster=roster, hub=hub,
                 runs=RunService(hub, bus, sandbox, tasks, settings.sandbox_queue,
                                 settings.run_wall_seconds),
-                tutor=TutorService(hub, tasks, settings.tutor_delta_seconds),
+                tutor=TutorService(hub, tasks, settings.tutor_delta_seconds, learning.retrieve),
                 replies=ReplyCache(settings.idempotency_seconds), limiter=limiter,
                 sandbox=sandbox, tasks=tasks, mail=mail, email_tokens=EmailTokenStore(pool),
                 invites=InviteStore(pool), bus=bus, registry=registry,
                 profiles=profiles, notifications=notifications,
-                notifier=Notifier(notifications, profiles, roster))
+                notifier=Notifier(notifications, profiles, roster), learning=learning)
             if isinstance(bus, RedisBus):
                 bus.on_control = node.runs.on_control
                 bus.on_resubscribed = hub.resync
@@ -250,6 +271,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             else:
                 bus.on_control = node.runs.on_control
             tasks.start_soon(writer.run)
+            tasks.start_soon(_index_content, learning)
             tasks.start_soon(_end_idle_sessions, node)
             tasks.start_soon(revocations.listen, lambda user: roster.sign_out(
                 user, "signed out everywhere"))
@@ -314,6 +336,16 @@ async def _cluster_duties(node: Node, presence: Presence) -> None:
                 await registry.forget(dead)
         except Unavailable as err:
             log.warning("cluster duties skipped: %s", err)
+
+
+async def _index_content(learning: LearningService) -> None:
+    try:
+        changed = await learning.index()
+    except Exception:
+        log.exception("could not index the questions and lessons for search")
+    else:
+        if changed:
+            log.info("embedded %d questions and lessons (%s)", changed, learning.embedder.name)
 
 
 async def _end_idle_sessions(node: Node) -> None:

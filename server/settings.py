@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from realtime.ratelimit import Rate
+from server.embedders import EmbedderName
 
 
 class SandboxBackend(StrEnum):
@@ -160,6 +161,14 @@ class Settings(BaseSettings):
     reminder_window_minutes: int = 120
     # Tests and drills only: a file holding an ISO-8601 instant the reminder job takes as now.
     reminder_clock_file: Path | None = None
+    # Learning (issue 8): the spaced-repetition scheduler ("fsrs" or "sm2"), the embedder
+    # ("hashed", no download; "semantic" needs the `semantic` extra), the diagnostic's length,
+    # and how similar a lesson or a past mistake must be for the tutor to bring it up.
+    review_scheduler: Literal["fsrs", "sm2"] = "fsrs"
+    embedder: EmbedderName = EmbedderName.HASHED
+    diagnostic_length: int = 10
+    retrieval_lesson_similarity: float = 0.15
+    retrieval_mistake_similarity: float = 0.35
 
     def public_base(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

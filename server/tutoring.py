@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -16,12 +17,21 @@ from realtime.state import SessionState
 from tutor.content import Question
 from tutor.engine import SocraticEngine, TutorContext, stream_pieces
 from tutor.ladder import HintLadder, Locked
+from tutor.retrieval import Retrieved
 
 log = logging.getLogger("wingman.tutor")
 
+# Finds lessons and past mistakes fitting the learner's last run: (learner, keep, sid, question,
+# state) -> what was found.
+Retrieve = Callable[[str, bool, str, Question, SessionState], Awaitable[Retrieved]]
+# A search slower than this is skipped: the tutor answers without it rather than late.
+RETRIEVE_SECONDS = 2.0
+
 
 class TutorService:
-    def __init__(self, hub: SessionHub, tasks: TaskGroup, delta_seconds: float) -> None:
+    def __init__(self, hub: SessionHub, tasks: TaskGroup, delta_seconds: float,
+                 retrieve: Retrieve | None = None) -> None:
+        self._retrieve = retrieve
         self._hub = hub
         self._tasks = tasks
         self._delta_seconds = delta_seconds
@@ -31,6 +41,14 @@ class TutorService:
     async def ask(self, live: LiveSession, by: Actor, question: Question, text: str) -> str:
         turn_id = str(uuid.uuid4())
         replies: list[str] = []
+        found = Retrieved()
+        if self._retrieve is not None:
+            try:
+                with anyio.fail_after(RETRIEVE_SECONDS):
+                    found = await self._retrieve(live.facts.learner, live.keep, live.state.sid,
+                                                 question, live.state)
+            except Exception:
+                log.exception("retrieval for a tutor turn failed; answering without it")
 
         def turn(state: SessionState) -> Decision:
             if state.active_turn is not None:
@@ -38,10 +56,12 @@ class TutorService:
                                    turn_id=state.active_turn)
             reply = self._engine.reply(TutorContext(
                 question=question, code=state.code, learner_text=text,
-                last_run=state.evidence(), asked=state.asked()))
+                last_run=state.evidence(), asked=state.asked(), retrieved=found))
             replies[:] = [reply.text]
-            return "tutor.turn.start", by, {"turn_id": turn_id, "question": text,
-                                            "basis": reply.basis}
+            data: dict[str, Any] = {"turn_id": turn_id, "question": text, "basis": reply.basis}
+            if reply.drew_on:
+                data["drew_on"] = list(reply.drew_on)
+            return "tutor.turn.start", by, data
 
         async with live.lock:
             await self._hub.decide(live, turn)

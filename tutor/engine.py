@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tutor.content import Question
 from tutor.reading import RunEvidence, last_exception, read_code
+from tutor.retrieval import Retrieved
 
 # Generic questions for exceptions a question's author did not foresee.
 _GENERIC_ERRORS: dict[str, str] = {
@@ -53,6 +54,8 @@ _WHY_WRONG = re.compile(r"\b(why|wrong|fail\w*|error|bug|broken|crash\w*)\b", re
 class TutorReply:
     text: str
     basis: str  # what the reply was drawn from, for traces and tests
+    # What retrieval found that the reply points to: "lesson:<question id>", "mistake:<...>".
+    drew_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class TutorContext:
     learner_text: str
     last_run: RunEvidence | None
     asked: frozenset[str] = frozenset()
+    # Lessons and past mistakes found for the last run's error (the server searches).
+    retrieved: Retrieved = field(default_factory=Retrieved)
 
 
 class SocraticEngine:
@@ -69,7 +74,11 @@ class SocraticEngine:
         opening, basis, candidates = self._ground(ctx)
         question = _first_unasked(candidates, ctx.asked)
         text = f"{opening} {question}".strip() if opening else question
-        return TutorReply(text=text, basis=basis)
+        drew_on: tuple[str, ...] = ()
+        if basis.startswith("exception:"):
+            pointer, drew_on = _pointer(ctx.retrieved, basis.split(":", 1)[1])
+            text = f"{text} {pointer}".strip()
+        return TutorReply(text=text, basis=basis, drew_on=drew_on)
 
     def _ground(self, ctx: TutorContext) -> tuple[str, str, list[str]]:
         q, material = ctx.question, ctx.question.socratic
@@ -165,6 +174,21 @@ class SocraticEngine:
                  "Could you explain to an interviewer why your approach is always correct?"],
             )
         return None
+
+
+def _pointer(found: Retrieved, kind: str) -> tuple[str, tuple[str, ...]]:
+    """A sentence pointing to the learner's own similar mistake (same kind of error) or else to
+    the micro-lesson that fits; never more than one, so the question stays the point."""
+    for past in found.mistakes:
+        if past.kind == kind:
+            when = "earlier today" if past.days_ago <= 0 else (
+                "yesterday" if past.days_ago == 1 else f"{past.days_ago} days ago")
+            return (f"You met a {kind} like this one in “{past.question_title}” {when}: what "
+                    "did you change then?", (f"mistake:{past.question_id}",))
+    for lesson in found.lessons:
+        return (f"Could the micro-lesson “{lesson.title}” help here?",
+                (f"lesson:{lesson.question_id}",))
+    return "", ()
 
 
 def _generic(kind: str) -> str:
