@@ -26,6 +26,8 @@ _STOP = frozenset({
     "of", "on", "one", "or", "return", "returns", "so", "than", "that", "the", "their", "then",
     "there", "these", "this", "to", "was", "what", "when", "where", "which", "while", "who", "why",
     "will", "with", "you", "your",
+    # The language a question is set in says nothing about its topic.
+    "python", "javascript", "js",
 })
 
 

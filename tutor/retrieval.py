@@ -19,8 +19,9 @@ def question_parts(q: Question) -> list[tuple[str, float]]:
     its topic: tags and titles most, the Socratic concepts next, the wording of the statement
     (full of words every question uses) least."""
     return [
-        (f"{q.title}\n{_tag_words(q.tags)}\n{q.lesson.title}", 0.6),
-        ("\n".join([*q.socratic.concepts, *q.socratic.focus]), 0.25),
+        (_tag_words(q.tags), 0.45),
+        (f"{q.title}\n{q.lesson.title}", 0.2),
+        ("\n".join([*q.socratic.concepts, *q.socratic.focus]), 0.2),
         (q.statement, 0.15),
     ]
 
