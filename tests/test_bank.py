@@ -4,6 +4,7 @@ passes every visible and hidden case in the real Docker sandbox, and its starter
 
 from __future__ import annotations
 
+import gc
 import json
 import uuid
 from collections import Counter
@@ -89,7 +90,17 @@ async def _results(sandbox: DockerSandbox, question: Question, code: str) -> dic
     cases = [*question.visible, *question.hidden]
     request = RunRequest(language=question.language, code=code, function=question.function,
                          calls=tuple(Call(c.name, c.args) for c in cases))
-    outcome = await sandbox.run(request, quiet, anyio.Event())
+    for attempt in range(3):
+        try:
+            outcome = await sandbox.run(request, quiet, anyio.Event())
+            break
+        except Exception:
+            # The sandbox failing to start a run (not the code failing a case) is not what this
+            # test is about: with many containers on one host the relay's pipe sizing can be
+            # refused; try again rather than report the content as broken.
+            if attempt == 2:
+                raise
+            await anyio.sleep(1)
     got = {r.name: r for r in outcome.results}
     return {c.name: c.name in got and got[c.name].ok
             and judge(question.compare.value, c.expected, got[c.name].value) for c in cases}
@@ -113,6 +124,8 @@ async def sandbox() -> AsyncIterator[DockerSandbox]:
         await opened.aclose()
 
 
+# A run the sandbox failed to start leaves an unclosed stream for the collector (see _results).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_reference_solutions_pass_and_starters_fail_in_the_sandbox(
         sandbox: DockerSandbox) -> None:
     problems: list[str] = []
@@ -129,4 +142,5 @@ async def test_reference_solutions_pass_and_starters_fail_in_the_sandbox(
     async with anyio.create_task_group() as group:
         for question in QUESTIONS:
             group.start_soon(check, question)
+    gc.collect()
     assert problems == []
