@@ -25,7 +25,7 @@ log = logging.getLogger("wingman.tutor")
 # state) -> what was found.
 Retrieve = Callable[[str, bool, str, Question, SessionState], Awaitable[Retrieved]]
 # A search slower than this is skipped: the tutor answers without it rather than late.
-RETRIEVE_SECONDS = 2.0
+RETRIEVE_SECONDS = 5.0
 
 
 class TutorService:
@@ -47,6 +47,9 @@ class TutorService:
                 with anyio.fail_after(RETRIEVE_SECONDS):
                     found = await self._retrieve(live.facts.learner, live.keep, live.state.sid,
                                                  question, live.state)
+            except TimeoutError:
+                log.warning("retrieval for a tutor turn took over %ss; answering without it",
+                            RETRIEVE_SECONDS)
             except Exception:
                 log.exception("retrieval for a tutor turn failed; answering without it")
 
