@@ -25,6 +25,8 @@ import { createEditor } from './js/editor.js';
 import { h, $, clear } from './js/dom.js';
 import { difficultyBadge, tagList } from './js/question.js';
 import { formatWhen } from './js/format.js';
+import { Onboarding } from './js/onboarding.js';
+import { ProgressPage, describe } from './js/progress.js';
 
 const CONNECTION_ERRORS = new Set(['disconnected', 'closed', 'offline']);
 
@@ -42,7 +44,7 @@ $('#toast').addEventListener('click', () => ($('#toast').hidden = true));
 
 // --- views -----------------------------------------------------------------
 
-const VIEWS = ['login', 'home', 'loading', 'session'];
+const VIEWS = ['login', 'home', 'loading', 'session', 'progress', 'onboarding'];
 let currentView = null;
 
 function showView(name) {
@@ -52,6 +54,8 @@ function showView(name) {
   const user = name === 'login' ? null : storedUser();
   $('#conn').hidden = !user;
   $('#account').hidden = !user;
+  $('#nav').hidden = !user;
+  if (name !== 'progress') progressPage.hide();
   if (!user) {
     closeAccountMenu();
     accountPanel?.close();
@@ -95,6 +99,7 @@ const socket = new WingmanSocket({
   refreshToken: () => tokenOrNull(true),
   canConnect: () => storedUser() !== null,
   onEvent: (ev) => session.onEvent(ev),
+  onNotification: (note) => notified(note),
   onStatus: (status) => {
     $('#status').textContent = STATUS_TEXT[status] || status;
     $('#conn').dataset.state = status;
@@ -217,10 +222,11 @@ function openSession(sid) {
   if (socket.ready) openCurrentSession();
 }
 
-async function startQuestion(questionId, button) {
+/** review: a due review started from the progress page (graded as one at its end). */
+async function startQuestion(questionId, button, { review = false } = {}) {
   if (button) button.disabled = true;
   try {
-    const data = await socket.request('session.create', { question_id: questionId });
+    const data = await socket.request('session.create', review ? { question_id: questionId, review: true } : { question_id: questionId });
     openSession(data.sid);
   } catch (err) {
     toast(`Couldn't start a session: ${err.message}`);
@@ -691,6 +697,8 @@ function enterApp() {
   if (sid) {
     session.attach(sid);
     showLoading('Opening your session…'); // the socket's onReady hook joins it
+  } else if (PAGES[location.hash]) {
+    PAGES[location.hash]();
   } else {
     showHome();
   }
@@ -699,6 +707,85 @@ function enterApp() {
 function showLoading(text) {
   $('#loading-text').textContent = text;
   showView('loading');
+}
+
+// --- onboarding, progress, notifications (#/onboarding, #/progress) -----------------------
+
+function apiErrorHandled(err) {
+  if (err instanceof ApiError && err.status === 401) {
+    if (currentView !== 'login') signOut(EXPIRED_MESSAGE);
+    return true;
+  }
+  return false;
+}
+
+const onboarding = new Onboarding({
+  root: $('#view-onboarding'),
+  startQuestion,
+  onApiError: apiErrorHandled,
+  done: () => go('#/progress'),
+});
+
+const progressPage = new ProgressPage({
+  root: $('#view-progress'),
+  startQuestion,
+  onApiError: apiErrorHandled,
+  openAccount: () => accountPanel.open($('#account-button')),
+  onboard: () => go('#/onboarding'),
+  onUnread: (n) => setUnread(n),
+});
+
+let unread = 0;
+function setUnread(n) {
+  unread = Math.max(0, n);
+  $('#notif-count').textContent = String(unread);
+  $('#notif-count').hidden = unread === 0;
+}
+
+/** A notification pushed over the socket: count it, say it, and refresh the page showing them. */
+function notified(note) {
+  setUnread(unread + 1);
+  toast(describe(note));
+  if (currentView === 'progress') progressPage.show();
+}
+
+const PAGES = { '#/progress': showProgress, '#/onboarding': showOnboarding };
+
+/** Show a page by its address (also what the back button does). */
+function go(hash) {
+  if (location.hash !== hash) history.pushState(null, '', hash);
+  (PAGES[hash] || showHome)();
+}
+
+function showProgress() {
+  showView('progress');
+  progressPage.show();
+}
+
+function showOnboarding() {
+  showView('onboarding');
+  onboarding.show();
+}
+
+window.addEventListener('hashchange', () => {
+  const page = PAGES[location.hash];
+  if (page && storedUser() && currentView !== 'login') page();
+});
+$('#nav-home').addEventListener('click', (e) => {
+  e.preventDefault();
+  if (session.sid) session.detach();
+  go('#/');
+});
+$('#start-onboarding').addEventListener('click', () => go('#/onboarding'));
+
+/** The welcome card on the home page, for a learner who has not set up their path yet. */
+async function offerOnboarding() {
+  try {
+    const profile = await api.profile();
+    $('#welcome').hidden = !!profile?.onboarded || currentView !== 'home';
+  } catch {
+    $('#welcome').hidden = true;
+  }
 }
 
 // --- home: questions and recent sessions --------------------------------------------
@@ -717,6 +804,8 @@ function handleApiError(err, statusEl, what) {
 
 async function showHome() {
   showView('home');
+  if (PAGES[location.hash]) history.replaceState(null, '', location.pathname + location.search);
+  offerOnboarding();
   const qStatus = $('#questions-status');
   const sStatus = $('#sessions-status');
   qStatus.hidden = false;

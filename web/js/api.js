@@ -314,4 +314,17 @@ export const api = {
   setConsent: (consent) => call('PATCH', '/api/me', { body: { consent: !!consent } }),
   exportData: () => call('GET', '/api/me/export'),
   deleteAccount: () => call('DELETE', '/api/me', { body: { confirm: true } }),
+  // Profile, progress and the learning path (docs/protocol.md "Learning").
+  profile: () => call('GET', '/api/me/profile'),
+  saveProfile: (changes) => call('PUT', '/api/me/profile', { body: changes }),
+  /** tz: the IANA zone a streak's days are counted in. */
+  progress: (tz = 'UTC') => call('GET', `/api/me/progress?tz=${encodeURIComponent(tz)}`),
+  /** languages: draw only from these (none: all). */
+  nextQuestion: (languages = []) => call('GET', `/api/me/next?languages=${encodeURIComponent(languages.join(','))}`),
+  startDiagnostic: (languages = []) => call('POST', '/api/diagnostic', { body: { languages } }),
+  answerDiagnostic: (questionId, outcome) =>
+    call('POST', '/api/diagnostic/answer', { body: { question_id: questionId, outcome } }),
+  notifications: () => call('GET', '/api/me/notifications'),
+  /** Mark notifications read: the given ids, or all of them. */
+  readNotifications: (ids = null) => call('POST', '/api/me/notifications/read', { body: ids ? { ids } : {} }),
 };

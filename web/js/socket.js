@@ -61,17 +61,19 @@ export class WingmanSocket {
    *        (after a 4401); same contract as getToken
    * @param {() => boolean} [o.canConnect]  whether there is a login to connect with (for reconnectNow)
    * @param {(event: object) => void} o.onEvent        every {"type":"event"} frame
+   * @param {(data: object) => void} [o.onNotification] every {"type":"notification"} frame's data
    * @param {(status: string, detail?: object) => void} [o.onStatus]
    * @param {() => Promise<void>} [o.onReady]          after auth, before queued requests flush
    * @param {(err: RequestError) => void} [o.onAuthFailed]  bad token / 4401: go to login
    * @param {(reason: string) => void} [o.onForbidden] 4403
    * @param {string} [o.url]
    */
-  constructor({ getToken, refreshToken, canConnect, onEvent, onStatus, onReady, onAuthFailed, onForbidden, url }) {
+  constructor({ getToken, refreshToken, canConnect, onEvent, onNotification, onStatus, onReady, onAuthFailed, onForbidden, url }) {
     this.getToken = getToken;
     this.refreshToken = refreshToken || getToken;
     this.canConnect = canConnect || (() => true);
     this.onEvent = onEvent;
+    this.onNotification = onNotification;
     this.onStatus = onStatus || (() => {});
     this.onReady = onReady || (async () => {});
     this.onAuthFailed = onAuthFailed || (() => {});
@@ -328,6 +330,12 @@ export class WingmanSocket {
         this.onEvent(msg);
       } catch (err) {
         console.error('event handler failed', err, msg);
+      }
+    } else if (msg.type === 'notification') {
+      try {
+        this.onNotification?.(msg.data || {});
+      } catch (err) {
+        console.error('notification handler failed', err, msg);
       }
     } else {
       console.debug('unhandled frame', msg);
