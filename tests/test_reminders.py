@@ -46,7 +46,7 @@ async def put_profile(node: RunningNode, token: str, **fields: Any) -> None:
 async def learner_with_a_review(node: RunningNode, mailbox: Mailbox, name: str,
                                 **profile: Any) -> tuple[Account, datetime]:
     """A consenting learner with a verified address and one review item (a session on Two Sum
-    ended unsolved); when that review falls due."""
+    where they took a hint and gave up); when that review falls due."""
     account = await register(node, name=name)
     async with httpx.AsyncClient() as http:
         verified = await http.get((await mailbox.wait_for(account.email))[0].link())
@@ -55,6 +55,7 @@ async def learner_with_a_review(node: RunningNode, mailbox: Mailbox, name: str,
     client = await open_client(node, account.token)
     sid = (await client.ok("session.create", question_id="two-sum"))["sid"]
     await client.ok("session.join", sid=sid, role="learner")
+    await client.ok("hint.request", sid=sid)
     await client.ok("session.end", sid=sid)
     await client.close()
     for _ in range(100):

@@ -37,8 +37,8 @@ export class ProgressPage {
     clear(this.root).append(head, grid);
     if (progress.status === 'fulfilled') {
       const p = progress.value || {};
-      head.append(h('span', { class: 'streak', 'data-testid': 'streak' }, `${Number(p.streak) || 0}-day streak`));
       if (p.consent === false) grid.append(this._noConsent());
+      else head.append(h('span', { class: 'streak', 'data-testid': 'streak' }, `${Number(p.streak) || 0}-day streak`));
     }
     if (profile.status === 'fulfilled' && profile.value && !profile.value.onboarded) {
       const start = h('button', { type: 'button', class: 'primary', onclick: () => this.onboard() }, 'Set up my learning path');
@@ -47,7 +47,7 @@ export class ProgressPage {
     grid.append(this._next(next));
     if (progress.status === 'fulfilled') {
       const p = progress.value || {};
-      grid.append(this._mastery(p), this._reviews(p), this._sessions(p));
+      grid.append(this._reviews(p), this._mastery(p), this._sessions(p));
     } else {
       grid.append(this._unavailable('Mastery, reviews and sessions', progress.reason));
     }
