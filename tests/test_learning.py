@@ -4,6 +4,7 @@ sandboxed runs, a real WebSocket client and the HTTP API."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -12,7 +13,7 @@ import httpx
 
 from server.bank import shipped_questions
 from tests.client import Account, Client, http_get, open_client, register
-from tests.components import RunningNode
+from tests.components import RunningNode, running_node
 
 BANK = {q.id: q for q in shipped_questions()}
 TWO_SUM_RIGHT = (
@@ -255,3 +256,17 @@ async def test_the_diagnostic_asks_adaptively_and_fills_the_mastery_vector(
     mastery = (await api(node, "GET", "/api/me/progress", token)).json()["mastery"]
     answered = {t for q in seen for t in BANK[q].tags}
     assert {m["tag"] for m in mastery} <= answered and len(mastery) >= 3
+
+
+async def test_a_deployment_can_choose_sm2(database_url: str, tmp_path: Path) -> None:
+    with running_node(database_url, tmp_path / "sm2", REVIEW_SCHEDULER="sm2") as node:
+        account = await register(node)
+        client, sid, _ = await session(node, account, "two-sum")
+        await run_tests(client, sid, TWO_SUM_RIGHT)
+        await client.ok("session.end", sid=sid)
+        await client.close()
+        reviews = (await api(node, "GET", "/api/me/reviews", account.token)).json()
+    assert reviews["scheduler"] == "sm2"
+    [item] = reviews["reviews"]
+    # SM-2: one day after the first successful review.
+    assert item["scheduler"] == "sm2" and item["interval_days"] == 1 and "recall" not in item
