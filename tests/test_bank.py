@@ -113,8 +113,8 @@ async def sandbox() -> AsyncIterator[DockerSandbox]:
     settings = Settings()
     try:
         opened = await open_docker_sandbox(LIMITS, settings.sandbox_image,
-                                           f"bank-{uuid.uuid4().hex[:8]}", slots=2, waiting=512,
-                                           per_owner=512, pool_size=2)
+                                           f"bank-{uuid.uuid4().hex[:8]}", slots=3, waiting=512,
+                                           per_owner=512, pool_size=3)
     except EngineUnavailable as exc:
         missing(f"a usable Docker engine ({exc})")
         raise
