@@ -76,15 +76,17 @@ async def _add_user(settings: Settings, email: str, role: str, name: str | None)
 async def _reseal(settings: Settings) -> int:
     from server.node import prepare_database
     from server.pii_keys import load_sealer
-    from storage.resealing import reseal
+    from storage.resealing import reseal, reseal_goals
 
     sealer = load_sealer(settings)
     pool = await prepare_database(settings, sealer)
     try:
         count = await reseal(pool, sealer)
+        goals = await reseal_goals(pool, sealer)
     finally:
         await pool.close()
     print(f"re-sealed {count} accounts with key {sealer.current_kid}")
+    print(f"re-sealed {goals} profile goals with key {sealer.current_kid}")
     return 0
 
 

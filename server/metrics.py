@@ -25,6 +25,11 @@ BUSY = Counter("wingman_sandbox_busy", "Runs refused because the sandbox queue w
                ["backend"], registry=REGISTRY)
 ACTIVE = Gauge("wingman_sandbox_active", "Sandbox runs holding a slot", registry=REGISTRY)
 QUEUED = Gauge("wingman_sandbox_queued", "Sandbox runs waiting for a slot", registry=REGISTRY)
+REMINDERS = Counter("wingman_reminders", "Daily reminders of due reviews, by channel and outcome",
+                    ["channel", "outcome"], registry=REGISTRY)
+NOTIFICATIONS_PUSHED = Counter("wingman_notifications_pushed",
+                               "In-app notifications written to users' sockets on this node",
+                               registry=REGISTRY)
 
 
 class MeteredSandbox:

@@ -8,6 +8,7 @@ from typing import Any
 
 from realtime.frames import encode_message
 from realtime.roster import Roster
+from server.metrics import NOTIFICATIONS_PUSHED
 from storage.notifications import Notification, NotificationStore
 from storage.profiles import ProfileStore
 
@@ -37,7 +38,8 @@ class Notifier:
             return
         frame = encode_message({"type": "notification", "data": body})
         for connection in connections:
-            connection.send(frame)
+            if connection.send(frame):
+                NOTIFICATIONS_PUSHED.inc()
 
     async def listen(self) -> None:
         await self._store.listen(self.deliver)

@@ -17,6 +17,7 @@ import anyio
 
 from server.clock import Clock
 from server.mail import Mail, MailError, MailSender
+from server.metrics import REMINDERS
 from server.notices import REVIEWS_DUE, Notifier
 from storage.db import Pool
 from storage.profiles import ProfileStore, Reminded
@@ -98,26 +99,37 @@ class ReminderJob:
         if day is None:
             return None
         due = await self._reviews.due(person.user, now)
-        # Nothing due yet: no claim, so reviews falling due later in the window still count.
-        if not due or not await self._profiles.claim_reminder(person.user, day, len(due)):
+        if not due:
+            # No claim: reviews falling due later in the window still get their reminder.
             return None
         user = await self._users.by_id(person.user)
         if user is None:
             return None
+        # Mail goes only to an address its owner proved is theirs.
+        mail = person.email_reminders and user.email_verified
+        if not (mail or person.app_notifications):
+            return None
+        if not await self._profiles.claim_reminder(person.user, day, len(due)):
+            return None
         mailed = notified = False
-        if person.email_reminders and user.email_verified:
+        if mail:
             try:
                 await self._mail.send(self._letter(user.id, user.email, user.name, due))
                 mailed = True
+                REMINDERS.labels("mail", "sent").inc()
             except MailError as err:
+                REMINDERS.labels("mail", "failed").inc()
                 log.error("reminder to user %s not sent: %s", user.id, err)
                 if not person.app_notifications:
+                    # The next pass in the window tries again.
                     await self._profiles.release_reminder(person.user, day)
                     return None
         if person.app_notifications:
             notified = await self._notifier.notify(person.user, REVIEWS_DUE, {
                 "due": len(due), "titles": [r.title for r in due[:5]],
                 "day": day.isoformat()}) is not None
+            if notified:
+                REMINDERS.labels("app", "sent").inc()
         log.info("reminded user %s of %d due reviews (mail %s, app %s)", user.id, len(due),
                  mailed, notified)
         return Sent(person.user, day, len(due), mailed, notified)

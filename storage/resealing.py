@@ -9,6 +9,7 @@ import uuid
 
 from storage.db import Pool
 from storage.pii import PiiSealer
+from storage.profiles import GOAL
 from storage.users import EMAIL, NAME
 
 log = logging.getLogger("wingman.storage")
@@ -87,3 +88,29 @@ async def reseal(pool: Pool, sealer: PiiSealer, batch: int = 500) -> int:
 
 def _again(sealer: PiiSealer, blob: bytes | None, column: str) -> bytes | None:
     return None if blob is None else sealer.seal(sealer.open(blob, column), column)
+
+
+_STALE_GOALS = """
+SELECT user_id, goal_sealed FROM profiles
+WHERE user_id > $1 AND substring(goal_sealed from 1 for $3) <> $2
+ORDER BY user_id LIMIT $4 FOR UPDATE SKIP LOCKED
+"""
+
+
+async def reseal_goals(pool: Pool, sealer: PiiSealer, batch: int = 500) -> int:
+    """The same for the goals learners wrote in their profile; how many changed."""
+    header = sealer.current_header
+    resealed = 0
+    after = uuid.UUID(int=0)
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(_STALE_GOALS, after, header, len(header), batch)
+            if not rows:
+                return resealed
+            ids = [r["user_id"] for r in rows]
+            goals = [_again(sealer, r["goal_sealed"], GOAL) for r in rows]
+            await conn.execute(
+                "UPDATE profiles SET goal_sealed = u.goal FROM unnest($1::uuid[], $2::bytea[])"
+                " AS u(id, goal) WHERE profiles.user_id = u.id", ids, goals)
+        resealed += len(rows)
+        after = ids[-1]

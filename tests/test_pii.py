@@ -27,6 +27,7 @@ from storage.db import Pool, open_pool
 from storage.keycheck import KeyMismatch, check_keys
 from storage.migrate import migrate, migrations
 from storage.pii import PiiSealer
+from storage.profiles import Profile, ProfileStore
 from storage.resealing import seal_plaintext
 from storage.users import EmailTaken, UserStore
 from tests.components import running_node
@@ -177,11 +178,13 @@ async def test_reseal_moves_every_row_to_the_current_key(scratch: Pool, scratch_
     users = UserStore(scratch, old)
     added = [await users.add(f"u{i}@example.com", f"Name {i}", "h", ["learner"], consent=False)
              for i in range(5)]
+    await ProfileStore(scratch, old).put(added[0].id, Profile(goal="A job in Lisbon"))
 
     both = key_env({"k1": K1, "k2": K2}, "k2")
     done = wingman(scratch_url, tmp_path, "keys", "reseal", **both)
     assert done.returncode == 0, done.stderr
     assert "re-sealed 5 accounts with key k2" in done.stdout
+    assert "re-sealed 1 profile goals with key k2" in done.stdout
     again = wingman(scratch_url, tmp_path, "keys", "reseal", **both)
     assert "re-sealed 0 accounts" in again.stdout
 
@@ -193,6 +196,7 @@ async def test_reseal_moves_every_row_to_the_current_key(scratch: Pool, scratch_
     for user in added:
         assert await moved.by_email(user.email) == user
     assert (await moved.by_id(added[0].id)) == added[0]
+    assert (await ProfileStore(scratch, new_only).get(added[0].id)).goal == "A job in Lisbon"
 
 
 async def test_a_node_with_other_keys_refuses_to_start(scratch: Pool, scratch_url: str,

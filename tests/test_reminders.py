@@ -141,6 +141,10 @@ async def test_the_reminder_comes_at_the_local_time_once_and_only_to_who_wants_i
     assert [r["due"] for r in exported["reminders"]] == [1, 1]
     kinds = [n["kind"] for n in exported["notifications"]]
     assert kinds == ["reviews.due", "reviews.due"]
+    # Counted: Asha's two reminders and Camille's one; five in the app (Asha and Bo twice).
+    metrics = (await http_get(node, "/metrics")).text
+    assert 'wingman_reminders_total{channel="mail",outcome="sent"} 3.0' in metrics
+    assert 'wingman_reminders_total{channel="app",outcome="sent"} 5.0' in metrics
 
 
 async def test_no_reminder_for_a_learner_with_reminders_off(

@@ -45,8 +45,8 @@ export class Onboarding {
       return;
     }
     if (this.profile.onboarded) return this.done();
+    // Coming back (from a session opened in the diagnostic, say): the diagnostic resumes.
     if (!this.profile.experience) this._about();
-    else if (!this.profile.reminder_time && !(this.profile.languages || []).length) this._preferences();
     else this._diagnostic();
   }
 
