@@ -162,3 +162,22 @@ async def test_no_reminder_for_a_learner_with_reminders_off(
     assert not [f for f in online.frames if f.get("type") == "notification"]
     listed = (await http_get(node, "/api/me/notifications", dora.token)).json()
     assert listed == {"unread": 0, "notifications": []}
+
+
+async def test_two_nodes_send_one_reminder(reminding_node: RunningNode, database_url: str,
+                                           mailbox: Mailbox, clock_file: Path,
+                                           tmp_path_factory: pytest.TempPathFactory) -> None:
+    with running_node(database_url, tmp_path_factory.mktemp("reminders-2"), SMTP_URL=mailbox.url,
+                      REMINDER_CLOCK_FILE=str(clock_file), REMINDER_CHECK_SECONDS="0.1",
+                      REMINDER_WINDOW_MINUTES="60") as other:
+        emil, due = await learner_with_a_review(
+            other, mailbox, "Emil", reminder_time="18:30", time_zone="America/Sao_Paulo")
+        day = due + timedelta(days=1)
+        # Both nodes look several times a second, through the whole window.
+        for minutes in (1, 15, 30, 45):
+            await set_clock(clock_file, at(day, time(18, 30), "America/Sao_Paulo", minutes))
+        assert len(await mailbox.wait_for(emil.email, 2)) == 2
+        await anyio.sleep(1)
+        assert len(mailbox.to(emil.email)) == 2
+        listed = (await http_get(reminding_node, "/api/me/notifications", emil.token)).json()
+        assert [n["kind"] for n in listed["notifications"]] == ["reviews.due"]
