@@ -182,10 +182,7 @@ class InProcessBus:
         if changes:
             record.ended = record.ended or changes.pop("ended", "") == "1"
             record.owners = Owners(**{**record.owners.__dict__, **changes})
-        event = Event(
-            sid=draft.sid, epoch=old.epoch, seq=seq, ts=int(time.time() * 1000),
-            kind=draft.kind, by=draft.by, data=draft.data, private_to=draft.private_to,
-        )
+        event = draft.placed(old.epoch, seq, int(time.time() * 1000))
         record.history.append(event)
         deliver = self._subscribers.get(draft.sid)
         if deliver is not None:

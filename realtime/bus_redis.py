@@ -85,8 +85,7 @@ def text(value: object) -> str:
 def decode_message(sid: str, payload: bytes) -> Event:
     epoch, seq, ts, body = payload.split(b" ", 3)
     draft = _draft_decoder.decode(body)
-    return Event(sid=sid, epoch=int(epoch), seq=int(seq), ts=int(ts), kind=draft.kind,
-                 by=draft.by, data=draft.data, private_to=draft.private_to)
+    return draft.placed(int(epoch), int(seq), int(ts))
 
 
 class RedisBus:
@@ -155,8 +154,7 @@ class RedisBus:
             case -4:
                 self.on_trace_full(draft.sid)
                 raise Unavailable("the trace store is behind; retry shortly")
-        return Event(sid=draft.sid, epoch=int(result[2]), seq=int(result[0]), ts=int(result[1]),
-                     kind=draft.kind, by=draft.by, data=draft.data, private_to=draft.private_to)
+        return draft.placed(int(result[2]), int(result[0]), int(result[1]))
 
     # Reading
 

@@ -31,7 +31,8 @@ class Connection:
     joined: set[str] = field(default_factory=set)
     close_code: CloseCode | None = None
     close_reason: str = ""
-    _frames: deque[bytes] = field(default_factory=deque)
+    # Each frame with the `ts` of the event it carries (0 for replies), for fan-out latency.
+    _frames: deque[tuple[bytes, int]] = field(default_factory=deque)
     _size: int = 0
     _wakeup: anyio.Event = field(default_factory=anyio.Event)
 
@@ -43,14 +44,14 @@ class Connection:
     def queued_bytes(self) -> int:
         return self._size
 
-    def send(self, frame: bytes) -> bool:
+    def send(self, frame: bytes, ts: int = 0) -> bool:
         """Queue a frame; False (and the connection marked to close) when over its budget."""
         if self.close_code is not None:
             return False
         if self._size + len(frame) > self.queue_bytes:
             self.close(CloseCode.OVERLOADED, "too slow to keep up; resume from your last seq")
             return False
-        self._frames.append(frame)
+        self._frames.append((frame, ts))
         self._size += len(frame)
         self._wakeup.set()
         return True
@@ -64,12 +65,17 @@ class Connection:
 
     async def next_frame(self) -> bytes | None:
         """The next frame to write, or None once the connection is to be closed."""
+        queued = await self.next_queued()
+        return queued[0] if queued is not None else None
+
+    async def next_queued(self) -> tuple[bytes, int] | None:
+        """The next frame to write with the `ts` it was queued with, or None once closing."""
         while True:
             if self.close_code is not None:
                 return None
             if self._frames:
-                frame = self._frames.popleft()
-                self._size -= len(frame)
-                return frame
+                queued = self._frames.popleft()
+                self._size -= len(queued[0])
+                return queued
             self._wakeup = anyio.Event()
             await self._wakeup.wait()

@@ -30,7 +30,7 @@ TUTOR = Actor(user="tutor", role=Role.TUTOR)
 SYSTEM = Actor(user="system", role=Role.SYSTEM)
 
 
-class Draft(msgspec.Struct, frozen=True):
+class Draft(msgspec.Struct, frozen=True, omit_defaults=True):
     """An event before the bus gives it its place (seq) and time (ts)."""
 
     sid: str
@@ -39,6 +39,12 @@ class Draft(msgspec.Struct, frozen=True):
     data: dict[str, Any]
     # Set for events only one member may read in full (a private note); others get it redacted.
     private_to: str | None = None
+    # W3C traceparent of the action that caused it, when tracing is on (one trace across nodes).
+    trace: str | None = None
+
+    def placed(self, epoch: int, seq: int, ts: int) -> Event:
+        return Event(sid=self.sid, epoch=epoch, seq=seq, ts=ts, kind=self.kind, by=self.by,
+                     data=self.data, private_to=self.private_to, trace=self.trace)
 
 
 class Event(msgspec.Struct, frozen=True, tag="event", tag_field="type", omit_defaults=True):
@@ -50,6 +56,7 @@ class Event(msgspec.Struct, frozen=True, tag="event", tag_field="type", omit_def
     by: Actor
     data: dict[str, Any]
     private_to: str | None = None
+    trace: str | None = None
 
     def redacted(self) -> Event:
         return msgspec.structs.replace(self, data={"redacted": True}, private_to=None)

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 import anyio
 import msgspec
 from anyio.abc import TaskGroup
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from realtime.bus import Bus, Ended, Lost, SessionMeta, Stale, Unavailable
 from realtime.codes import CloseCode, ErrorCode, RequestError
@@ -33,6 +35,17 @@ log = logging.getLogger("wingman.hub")
 
 # A decision retried this many times against moving state gives up with `conflict`.
 DECIDE_ATTEMPTS = 5
+_tracer = trace.get_tracer("wingman.hub")
+_propagator = TraceContextTextMapPropagator()
+
+
+@dataclass
+class HubCounts:
+    """Plain counters the metrics read when scraped, so fan-out pays no more than an addition."""
+
+    published: dict[str, int] = field(default_factory=dict)  # by event kind
+    received: int = 0  # events this node's subscription handed to a live session
+    delivered: int = 0  # frames queued to members
 
 
 class TraceSink(Protocol):
@@ -100,7 +113,8 @@ class SessionHub:
     def __init__(self, bus: Bus, presence: Presence, trace: TraceSink, source: SessionSource,
                  questions: Callable[[str], dict[str, Any] | None], tasks: TaskGroup,
                  snapshot_every: int, max_observers: int,
-                 holds: Callable[[str, bool], Awaitable[None]] | None = None) -> None:
+                 holds: Callable[[str, bool], Awaitable[None]] | None = None,
+                 traced: bool = False) -> None:
         self._bus = bus
         self._presence = presence
         self._trace = trace
@@ -114,6 +128,9 @@ class SessionHub:
         self._arriving: dict[str, list[Event]] = {}
         self._loading: dict[str, anyio.Lock] = {}
         self._keep: dict[str, bool] = {}
+        # With tracing on, events carry their cause's trace context to every node.
+        self._traced = traced
+        self.counts = HubCounts()
 
     @property
     def live(self) -> dict[str, LiveSession]:
@@ -283,17 +300,19 @@ class SessionHub:
             raise RequestError(ErrorCode.CONFLICT, "the session has ended")
         if keep and not self._trace.has_room():
             raise RequestError(ErrorCode.UNAVAILABLE, "the trace store is behind; retry shortly")
-        draft = Draft(sid, kind, by, data, private_to)
-        try:
-            try:
-                event = await self._bus.publish(draft, expect)
-            except Lost:
-                await self._reseed(sid)
-                event = await self._bus.publish(draft, expect)
-        except Ended:
-            raise RequestError(ErrorCode.CONFLICT, "the session has ended") from None
-        except Unavailable as err:
-            raise RequestError(ErrorCode.UNAVAILABLE, str(err)) from None
+        if self._traced:
+            with _tracer.start_as_current_span("session.publish", kind=trace.SpanKind.PRODUCER,
+                                               attributes={"wingman.sid": sid,
+                                                           "wingman.event": kind}) as span:
+                carrier: dict[str, str] = {}
+                _propagator.inject(carrier)
+                event = await self._place(Draft(sid, kind, by, data, private_to,
+                                                carrier.get("traceparent")), expect)
+                span.set_attribute("wingman.seq", event.seq)
+        else:
+            event = await self._place(Draft(sid, kind, by, data, private_to), expect)
+        counts = self.counts.published
+        counts[kind] = counts.get(kind, 0) + 1
         if keep:
             self._trace.offer(event)
         if live is not None:
@@ -304,6 +323,18 @@ class SessionHub:
             if event.seq % self._snapshot_every == 0:
                 await self._save_snapshot(live)
         return event
+
+    async def _place(self, draft: Draft, expect: int | None) -> Event:
+        try:
+            try:
+                return await self._bus.publish(draft, expect)
+            except Lost:
+                await self._reseed(draft.sid)
+                return await self._bus.publish(draft, expect)
+        except Ended:
+            raise RequestError(ErrorCode.CONFLICT, "the session has ended") from None
+        except Unavailable as err:
+            raise RequestError(ErrorCode.UNAVAILABLE, str(err)) from None
 
     async def settled(self, live: LiveSession) -> None:
         """Wait (briefly) until the mirror holds every event this node published."""
@@ -451,6 +482,18 @@ class SessionHub:
                     raise Unavailable(err.message) from None
 
     def _fan_out(self, live: LiveSession, event: Event) -> None:
+        if self._traced and event.trace is not None:
+            parent = _propagator.extract({"traceparent": event.trace})
+            with _tracer.start_as_current_span(
+                    "session.deliver", context=parent, kind=trace.SpanKind.CONSUMER,
+                    attributes={"wingman.sid": event.sid, "wingman.seq": event.seq,
+                                "wingman.event": event.kind, "wingman.node": self.node_id,
+                                "wingman.members": len(live.members)}):
+                self._deliver(live, event)
+        else:
+            self._deliver(live, event)
+
+    def _deliver(self, live: LiveSession, event: Event) -> None:
         if not _fold(live.state, event):
             return
         live.moved.set()
@@ -462,14 +505,20 @@ class SessionHub:
             log.exception("event %s/%s cannot be encoded", event.sid, event.seq)
             return
         hidden: bytes | None = None
+        sent = 0
         for member in tuple(live.members.values()):
             if member.pending is not None:
                 member.pending.append(event)
-            elif event.readable_by(member.connection.user):
-                member.connection.send(frame)
+                continue
+            if event.readable_by(member.connection.user):
+                member.connection.send(frame, event.ts)
             else:
                 hidden = hidden or encode_event(event.redacted())
-                member.connection.send(hidden)
+                member.connection.send(hidden, event.ts)
+            sent += 1
+        counts = self.counts
+        counts.received += 1
+        counts.delivered += sent
 
     async def _save_snapshot(self, live: LiveSession) -> None:
         try:
@@ -554,6 +603,7 @@ class SessionHub:
     def _send_to(self, member: Member, event: Event) -> None:
         shown = event if event.readable_by(member.connection.user) else event.redacted()
         member.connection.send(encode_event(shown))
+        self.counts.delivered += 1
 
     async def leave(self, connection: Connection, sid: str) -> bool:
         """Take the connection out of the session; True when that was the learner's last

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from realtime.codes import CloseCode
 from realtime.connection import Connection
 
@@ -26,6 +28,10 @@ class Roster:
     def sign_out(self, user: str, reason: str) -> None:
         for connection in self._by_user.get(user, ()):
             connection.close(CloseCode.UNAUTHENTICATED, reason)
+
+    def connections(self) -> Iterator[Connection]:
+        for held in tuple(self._by_user.values()):
+            yield from tuple(held)
 
     def __len__(self) -> int:
         return sum(len(held) for held in self._by_user.values())

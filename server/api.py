@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -77,16 +79,30 @@ async def trace(request: Request, who: Identity, node: Node) -> Response:
 
 
 async def healthz(request: Request) -> Response:
+    """The process lives and answers; says nothing of what it depends on."""
     return JSONResponse({"ok": True})
 
 
 async def readyz(request: Request) -> Response:
+    """Whether this node should be sent new connections: Postgres and Redis (when configured)
+    answer, and it is not draining."""
     node: Node = request.app.state.node
+    checks: dict[str, Any] = {"postgres": True, "draining": node.draining}
     try:
-        await node.pool.fetchval("SELECT 1")
+        with anyio.fail_after(2):
+            await node.pool.fetchval("SELECT 1")
     except Exception:
-        return JSONResponse({"ok": False, "postgres": False}, status_code=503)
-    return JSONResponse({"ok": True, "postgres": True, "trace_lag": node.trace_writer.lag})
+        checks["postgres"] = False
+    if node.redis is not None:
+        try:
+            with anyio.fail_after(2):
+                await node.redis.ping()
+            checks["redis"] = True
+        except Exception:
+            checks["redis"] = False
+    ready = checks["postgres"] and checks.get("redis", True) and not node.draining
+    return JSONResponse({"ok": ready, **checks, "trace_lag": node.trace_writer.lag},
+                        status_code=200 if ready else 503)
 
 
 routes = [

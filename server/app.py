@@ -19,11 +19,13 @@ from server import (
     accounts,
     api,
     learning_api,
+    logs,
     me,
     metrics,
     oauth,
     password_reset,
     profile,
+    tracing,
     verification,
     ws,
 )
@@ -64,9 +66,14 @@ class SecurityHeaders:
 def create_app(settings: Settings, web: Path = WEB) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_node(settings) as node:
-            app.state.node = node
-            yield
+        stop_tracing = tracing.start_tracing(settings)
+        try:
+            async with open_node(settings) as node:
+                app.state.node = node
+                yield
+        finally:
+            if stop_tracing is not None:
+                stop_tracing()
 
     async def index(request: Request) -> Response:
         return FileResponse(web / "index.html")
@@ -91,5 +98,7 @@ def create_app(settings: Settings, web: Path = WEB) -> Starlette:
                       allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                       allow_headers=["Authorization", "Content-Type"], max_age=600)
     return Starlette(routes=routes, lifespan=lifespan,
-                     middleware=[cors, Middleware(SecurityHeaders),
+                     middleware=[Middleware(logs.RequestIds), Middleware(metrics.HttpMetrics),
+                                 Middleware(tracing.HttpSpans),
+                                 cors, Middleware(SecurityHeaders),
                                  oauth.state_middleware(settings)])

@@ -15,23 +15,49 @@ ROLES = ("learner", "mentor", "admin", "system")
 
 
 def _serve(settings: Settings) -> int:
+    import threading
+    import time
+    from types import FrameType
+
     import uvicorn
 
-    from server import log_redaction
     from server.app import create_app
 
+    app = create_app(settings)
+
+    class DrainingServer(uvicorn.Server):
+        """On the first SIGTERM, /readyz fails for DRAIN_SECONDS while the node still serves;
+        then uvicorn stops as usual (sockets closed with 1012). A second signal stops at once."""
+
+        draining = False
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            node = getattr(app.state, "node", None)
+            if self.draining or node is None or settings.drain_seconds <= 0:
+                super().handle_exit(sig, frame)
+                return
+            self.draining = node.draining = True
+
+            def drain() -> None:
+                # Not logged from the signal handler itself: it may interrupt a logging call.
+                logging.getLogger("wingman.node").info(
+                    "draining: not ready for %.1fs, then closing connections",
+                    settings.drain_seconds)
+                time.sleep(settings.drain_seconds)
+                uvicorn.Server.handle_exit(self, sig, frame)
+
+            threading.Thread(target=drain, name="drain", daemon=True).start()
+
     config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
-        ws="websockets-sansio", lifespan="on", log_level="info",
+        app, host=settings.host, port=settings.port, loop="uvloop",
+        ws="websockets-sansio", lifespan="on", log_level="info", log_config=None,
         ws_max_size=settings.max_frame_bytes,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_ping_timeout_seconds,
         ws_per_message_deflate=settings.ws_deflate,
         timeout_graceful_shutdown=15,
     )
-    # Config has just set up uvicorn's loggers: mailed tokens in URLs must not reach the log.
-    log_redaction.install()
-    uvicorn.Server(config).run()
+    DrainingServer(config).run()
     return 0
 
 
@@ -176,11 +202,13 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--rebuild", action="store_true", help="debootstrap the base again")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     overrides = {k: v for k, v in {"host": getattr(args, "host", None),
                                    "port": getattr(args, "port", None),
                                    "node_id": getattr(args, "node_id", None)}.items() if v}
     settings = Settings(**overrides)
+    from server import logs
+
+    logs.configure(settings)
     if args.command == "serve":
         return _serve(settings)
     if args.command == "migrate":

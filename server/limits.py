@@ -12,8 +12,17 @@ from starlette.responses import JSONResponse
 
 from realtime import keys
 from realtime.codes import ErrorCode, RequestError
+from realtime.ratelimit import Rate
 from realtime.requests import AnyRequest, CodeRun, TutorAsk
+from server.metrics import RATE_LIMITED
 from server.node import Node
+
+
+async def _hit(node: Node, limit: str, subject: str, rate: Rate) -> int:
+    wait = await node.limiter.hit(keys.rate(limit, subject), rate)
+    if wait:
+        RATE_LIMITED.labels(limit).inc()
+    return wait
 
 
 def account_key(email: str) -> str:
@@ -30,40 +39,36 @@ def client_address(request: Request) -> str:
 async def login_wait(node: Node, address: str, email: str) -> int:
     # The address first: a refused address spends none of the account's budget.
     s = node.settings
-    wait = await node.limiter.hit(keys.rate("login.address", address), s.rate_login_address)
+    wait = await _hit(node, "login.address", address, s.rate_login_address)
     if wait:
         return wait
-    return await node.limiter.hit(keys.rate("login.account", account_key(email)),
-                                  s.rate_login_account)
+    return await _hit(node, "login.account", account_key(email), s.rate_login_account)
 
 
 async def register_wait(node: Node, address: str) -> int:
-    return await node.limiter.hit(keys.rate("register.address", address),
-                                  node.settings.rate_register_address)
+    return await _hit(node, "register.address", address, node.settings.rate_register_address)
 
 
 async def mail_wait(node: Node, address: str, account: str) -> int:
     """A mail asked for from `address` for `account` (a user id, or account_key of an email):
     counted the same whether or not the account exists, so a refusal reveals nothing."""
-    wait = await node.limiter.hit(keys.rate("mail.address", address),
-                                  node.settings.rate_login_address)
+    wait = await _hit(node, "mail.address", address, node.settings.rate_login_address)
     if wait:
         return wait
-    return await node.limiter.hit(keys.rate("mail.account", account),
-                                  node.settings.rate_mail_account)
+    return await _hit(node, "mail.account", account, node.settings.rate_mail_account)
 
 
 async def frame_wait(node: Node, user: str, request: AnyRequest | None) -> int:
     """Every frame after auth costs a frame (`request` is None for one that did not decode);
     runs and tutor turns cost one of their own as well."""
     s = node.settings
-    wait = await node.limiter.hit(keys.rate("frames", user), s.rate_frames)
+    wait = await _hit(node, "frames", user, s.rate_frames)
     if wait:
         return wait
     if isinstance(request, CodeRun):
-        return await node.limiter.hit(keys.rate("runs", user), s.rate_runs)
+        return await _hit(node, "runs", user, s.rate_runs)
     if isinstance(request, TutorAsk):
-        return await node.limiter.hit(keys.rate("tutor", user), s.rate_tutor_turns)
+        return await _hit(node, "tutor", user, s.rate_tutor_turns)
     return 0
 
 

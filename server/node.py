@@ -30,12 +30,13 @@ from realtime.roster import Roster
 from realtime.state import SessionState
 from sandbox import Limits, Sandbox, open_process_sandbox
 from sandbox.docker import EngineUnavailable, open_docker_sandbox
+from server import tracing
 from server.bank import QuestionBank, shipped_questions
 from server.clock import clock_for
 from server.embedders import open_embedder
 from server.learning import LearningService
 from server.mail import MailSender, open_mail
-from server.metrics import MeteredSandbox
+from server.metrics import MeteredSandbox, watch_node
 from server.notices import Notifier
 from server.pii_keys import load_sealer
 from server.reminders import ReminderJob, StoredDueReviews
@@ -138,6 +139,9 @@ class Node:
     notifications: NotificationStore
     notifier: Notifier
     learning: LearningService
+    redis: Redis | None = None
+    # Set on SIGTERM: /readyz answers 503 while the node still serves what it holds.
+    draining: bool = False
 
     async def end_session(self, sid: str, reason: str) -> None:
         live = await self.hub.get(sid)
@@ -250,7 +254,8 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
         async with open_mail(settings) as mail, anyio.create_task_group() as tasks:
             hub = SessionHub(bus, presence, EventTrace(writer), StoredSessions(sessions, traces),
                              bank.for_learner, tasks, settings.snapshot_every,
-                             settings.max_observers, holds=_holder(registry))
+                             settings.max_observers, holds=_holder(registry),
+                             traced=tracing.enabled())
             node = Node(
                 settings=settings, pool=pool, users=users, sessions=sessions, traces=traces,
                 trace_writer=writer, bank=bank, tokens=tokens, refresh=refresh,
@@ -262,7 +267,8 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                 sandbox=sandbox, tasks=tasks, mail=mail, email_tokens=EmailTokenStore(pool),
                 invites=InviteStore(pool), bus=bus, registry=registry,
                 profiles=profiles, notifications=notifications,
-                notifier=Notifier(notifications, profiles, roster), learning=learning)
+                notifier=Notifier(notifications, profiles, roster), learning=learning, redis=redis)
+            unwatch = watch_node(node)
             if isinstance(bus, RedisBus):
                 bus.on_control = node.runs.on_control
                 bus.on_resubscribed = hub.resync
@@ -284,6 +290,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             try:
                 yield node
             finally:
+                unwatch()
                 with anyio.CancelScope(shield=True):
                     await node.runs.stop_all()
                     if registry is not None:

@@ -169,6 +169,16 @@ class Settings(BaseSettings):
     diagnostic_length: int = 10
     retrieval_lesson_similarity: float = 0.15
     retrieval_mistake_similarity: float = 0.35
+    # Observability (README "Operating it"). Tracing exports over OTLP/HTTP to this endpoint
+    # (http://collector:4318); unset, tracing is off. The sampler's ratio applies to new traces.
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str = "socraticwingman"
+    otel_traces_sampler_arg: float = 1.0
+    # Log lines as JSON objects (`json`) or as readable text (`text`).
+    log_format: Literal["json", "text"] = "json"
+    # On SIGTERM, /readyz answers 503 for this long before sockets close with 1012, so a load
+    # balancer polling it sends no new connections here meanwhile.
+    drain_seconds: float = 0.0
 
     def public_base(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from contextlib import nullcontext
 from typing import Any
 
 import anyio
@@ -15,6 +16,7 @@ from realtime.codes import CloseCode, ErrorCode, RequestError
 from realtime.connection import Connection, Identity
 from realtime.frames import BadFrame, FieldLimits, decode_request, encode_error, encode_reply
 from realtime.requests import AnyRequest, Auth, SessionJoin
+from server import logs, metrics, tracing
 from server.access import identify, origin_allowed
 from server.handlers import HANDLERS, Replied
 from server.limits import frame_wait, rate_limited
@@ -22,6 +24,10 @@ from server.node import Node
 
 log = logging.getLogger("wingman.ws")
 SUBPROTOCOL = "wingman.v1"
+# Requests worth a log line each (a session's course); code updates and the like are too many.
+_LOGGED = frozenset({"session.create", "session.join", "session.leave", "session.end",
+                     "code.run", "run.cancel", "tutor.ask", "hint.request", "mentor.invite",
+                     "mentor.invite.accept", "mentor.invite.revoke"})
 
 
 async def endpoint(websocket: WebSocket) -> None:
@@ -49,7 +55,10 @@ async def _converse(node: Node, websocket: WebSocket) -> None:
     if identity is None:
         return
     conn = Connection(identity, node.settings.send_queue_bytes)
+    logs.bind(conn=conn.id, user=conn.user)
     node.roster.add(conn)
+    metrics.CONNECTS.inc()
+    log.info("connection opened")
     try:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_write, websocket, conn, tasks.cancel_scope)
@@ -58,6 +67,9 @@ async def _converse(node: Node, websocket: WebSocket) -> None:
             tasks.cancel_scope.cancel()
     finally:
         node.roster.remove(conn)
+        if conn.close_code is not None:
+            metrics.CLOSES.labels(str(conn.close_code.value)).inc()
+        log.info("connection closed (%s)", conn.close_code.value if conn.close_code else "by peer")
         with anyio.CancelScope(shield=True):
             for sid in await node.hub.disconnect(conn):
                 await node.runs.abandon(sid)
@@ -87,8 +99,7 @@ async def _authenticate(node: Node, websocket: WebSocket) -> Identity | None:
         try:
             identity = await identify(node, request.token)
         except RequestError as err:
-            await websocket.send_text(encode_error(request.ref, err).decode())
-            await websocket.close(code=CloseCode.UNAUTHENTICATED)
+            await _refuse(websocket, request.ref, err.message, err)
             return None
         await websocket.send_text(encode_reply(request.ref, _auth_data(identity)).decode())
         return identity
@@ -96,8 +107,11 @@ async def _authenticate(node: Node, websocket: WebSocket) -> Identity | None:
     return None
 
 
-async def _refuse(websocket: WebSocket, ref: Any, message: str) -> None:
-    error = RequestError(ErrorCode.UNAUTHENTICATED, message)
+async def _refuse(websocket: WebSocket, ref: Any, message: str,
+                  error: RequestError | None = None) -> None:
+    error = error or RequestError(ErrorCode.UNAUTHENTICATED, message)
+    metrics.ERRORS.labels(error.code.value).inc()
+    metrics.CLOSES.labels(str(CloseCode.UNAUTHENTICATED.value)).inc()
     await websocket.send_text(encode_error(ref, error).decode())
     await websocket.close(code=CloseCode.UNAUTHENTICATED)
 
@@ -124,14 +138,14 @@ async def _read(node: Node, websocket: WebSocket, conn: Connection) -> None:
         wait = await frame_wait(node, conn.user, None if isinstance(request, BadFrame) else request)
         if wait:
             # A refused frame does nothing; it counts towards 4429, never towards 1008.
-            conn.send(encode_error(request.ref, rate_limited(wait)))
+            _send_error(conn, request.ref, rate_limited(wait))
             limited_in_a_row += 1
             if limited_in_a_row >= node.settings.rate_limited_before_close:
                 conn.close(CloseCode.RATE_LIMITED, "too many requests; slow down")
             continue
         limited_in_a_row = 0
         if isinstance(request, BadFrame):
-            conn.send(encode_error(request.ref, request))
+            _send_error(conn, request.ref, request)
             bad_in_a_row += 1
         else:
             bad_in_a_row = 0
@@ -149,7 +163,34 @@ def _decode(frame: str | None, limits: FieldLimits) -> AnyRequest | BadFrame:
         return err
 
 
+def _send_error(conn: Connection, ref: Any, error: RequestError) -> None:
+    metrics.ERRORS.labels(error.code.value).inc()
+    conn.send(encode_error(ref, error))
+
+
 async def _serve(node: Node, conn: Connection, request: AnyRequest) -> None:
+    kind = type(request).__struct_config__.tag
+    attributes: dict[str, Any] = {"wingman.request": str(kind), "wingman.conn": conn.id,
+                                  "wingman.node": node.settings.node_id}
+    sid = getattr(request, "sid", None)
+    if isinstance(sid, str):
+        attributes["wingman.sid"] = sid
+    began = time.perf_counter()
+    with logs.bound(sid=sid) if isinstance(sid, str) else nullcontext(), \
+            tracing.request_span(str(kind), attributes) as span:
+        code, result = await _answer(node, conn, request)
+        if code is not None:
+            tracing.failed(span, code.value)
+        if kind in _LOGGED:
+            created = result.get("sid") if isinstance(result, dict) else None
+            with logs.bound(sid=created) if created else nullcontext():
+                log.info("%s answered%s", kind, f" with {code.value}" if code else "")
+    metrics.WS_REQUEST_SECONDS.labels(str(kind)).observe(time.perf_counter() - began)
+
+
+async def _answer(node: Node, conn: Connection,
+                  request: AnyRequest) -> tuple[ErrorCode | None, dict[str, Any] | Replied | None]:
+    """Serve one request and send its reply; the error code it was answered with, if any."""
     try:
         if isinstance(request, Auth):
             result: dict[str, Any] | Replied = await _renew(node, conn, request)
@@ -163,15 +204,16 @@ async def _serve(node: Node, conn: Connection, request: AnyRequest) -> None:
             else:
                 result = await handler(node, conn, request)
     except RequestError as err:
-        conn.send(encode_error(request.ref, err))
-        return
+        _send_error(conn, request.ref, err)
+        return err.code, None
     except Exception:
         log.exception("request %s failed", type(request).__name__)
-        conn.send(encode_error(request.ref, RequestError(ErrorCode.INTERNAL,
-                                                         "something went wrong on our side")))
-        return
+        _send_error(conn, request.ref, RequestError(ErrorCode.INTERNAL,
+                                                    "something went wrong on our side"))
+        return ErrorCode.INTERNAL, None
     if not isinstance(result, Replied):
         conn.send(encode_reply(request.ref, result))
+    return None, result
 
 
 async def _as_data(pending: Any) -> dict[str, Any]:
@@ -190,10 +232,11 @@ async def _renew(node: Node, conn: Connection, request: Auth) -> dict[str, Any]:
 async def _write(websocket: WebSocket, conn: Connection, scope: anyio.CancelScope) -> None:
     try:
         while True:
-            frame = await conn.next_frame()
-            if frame is None:
+            queued = await conn.next_queued()
+            if queued is None:
                 break
-            await websocket.send_text(frame.decode())
+            await websocket.send_text(queued[0].decode())
+            metrics.frame_written(queued[1])
         code = conn.close_code or CloseCode.NORMAL
         await websocket.close(code=code, reason=conn.close_reason[:120])
     except (WebSocketDisconnect, RuntimeError, OSError):

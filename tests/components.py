@@ -123,12 +123,14 @@ def running_node(database_url: str, data_dir: Path, port: int | None = None,
 
 
 def _wait_ready(node: RunningNode, within: float = 60.0) -> None:
+    """Until the node serves: /healthz (uvicorn answers only once the node has started; /readyz
+    would also wait for Redis, which some tests start the node without)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if node.process.poll() is not None:
             raise RuntimeError(f"node exited early:\n{node.log.read_text()[-4000:]}")
         try:
-            if httpx.get(node.url + "/readyz", timeout=1).status_code == 200:
+            if httpx.get(node.url + "/healthz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
