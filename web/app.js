@@ -746,7 +746,7 @@ function setUnread(n) {
 function notified(note) {
   setUnread(unread + 1);
   toast(describe(note));
-  if (currentView === 'progress') progressPage.show();
+  if (currentView === 'progress') progressPage.refreshNotifications();
 }
 
 const PAGES = { '#/progress': showProgress, '#/onboarding': showOnboarding };

@@ -59,6 +59,14 @@ export class ProgressPage {
     this.shown = false;
   }
 
+  /** A notification arrived: redraw their card only (a half-edited form elsewhere stays). */
+  async refreshNotifications() {
+    const card = this.root.querySelector('#notifications-card');
+    if (!this.shown || !card) return;
+    const fresh = this._notifications((await Promise.allSettled([api.notifications()]))[0]);
+    if (this.shown && card.isConnected) card.replaceWith(fresh);
+  }
+
   _unavailable(what, err) {
     const text = err instanceof ApiError && err.status === 404 ? `${what}: not offered by this server.` : `Couldn't load ${what.toLowerCase()}: ${err?.message || 'unknown error'}`;
     return h('section', { class: 'card' }, h('p', { class: 'muted', role: 'status' }, text));
