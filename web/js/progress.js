@@ -184,7 +184,7 @@ export class ProgressPage {
         this.onApiError(err);
       }
     });
-    card.append(h('ul', { class: 'plain-list', 'data-testid': 'notifications' }, list.map((n) => h('li', { class: n.read_at ? 'note' : 'note unread' }, describe(n), h('span', { class: 'muted' }, ` ${formatWhen(n.created_at)}`)))), readAll);
+    card.append(h('ul', { class: 'plain-list', 'data-testid': 'notifications' }, list.map((n) => h('li', { class: n.read_at ? 'notice-item' : 'notice-item unread' }, describe(n), h('span', { class: 'muted' }, ` ${formatWhen(n.created_at)}`)))), readAll);
     return card;
   }
 
