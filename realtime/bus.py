@@ -49,6 +49,8 @@ class SessionMeta:
     learner: str
     question_id: str
     keep: bool
+    # The version of the question the session started on (0: whichever is offered).
+    question_version: int = 0
 
 
 @dataclass(frozen=True)

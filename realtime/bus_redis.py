@@ -62,14 +62,15 @@ return {seq, ts, tonumber(state[3])}
 """
 
 # KEYS: state hash, history stream. ARGV: epoch, seq, dseq, lifetime ms, learner, question, keep,
-# only-if-missing flag. Returns the position in force afterwards.
+# only-if-missing flag, question version. Returns the position in force afterwards.
 _START = """
 if ARGV[8] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'dseq')
 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', ARGV[2], 'dseq', ARGV[3], 'base', ARGV[2],
-           'learner', ARGV[5], 'question', ARGV[6], 'keep', ARGV[7], 'ended', '0')
+           'learner', ARGV[5], 'question', ARGV[6], 'keep', ARGV[7], 'ended', '0',
+           'version', ARGV[9])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {ARGV[1], ARGV[2], ARGV[3]}
 """
@@ -130,7 +131,8 @@ class RedisBus:
         async with as_unavailable():
             result = await self._start(keys=[keys.state, keys.history], args=[
                 epoch, seq, dseq, self._lifetime_ms, meta.learner, meta.question_id,
-                "1" if meta.keep else "0", "1" if only_if_missing else "0"])
+                "1" if meta.keep else "0", "1" if only_if_missing else "0",
+                meta.question_version])
         return Position(int(result[0]), int(result[1]), int(result[2] or 0))
 
     async def publish(self, draft: Draft, expect: int | None = None) -> Event:
@@ -182,11 +184,12 @@ class RedisBus:
 
     async def meta(self, sid: str) -> SessionMeta | None:
         async with as_unavailable():
-            learner, question, keep = await self._redis.hmget(
-                self._keys(sid).state, ["learner", "question", "keep"])
+            learner, question, keep, version = await self._redis.hmget(
+                self._keys(sid).state, ["learner", "question", "keep", "version"])
         if learner is None:
             return None
-        return SessionMeta(text(learner), text(question), keep == b"1")
+        return SessionMeta(text(learner), text(question), keep == b"1",
+                           int(text(version or b"0")))
 
     async def owners(self, sid: str) -> Owners:
         async with as_unavailable():

@@ -63,6 +63,7 @@ class StoredSession:
     keep: bool
     ended: bool
     events: list[Event]
+    question_version: int = 0
 
 
 class SessionSource(Protocol):
@@ -111,7 +112,8 @@ Decision = tuple[str, Actor, dict[str, Any]]
 
 class SessionHub:
     def __init__(self, bus: Bus, presence: Presence, trace: TraceSink, source: SessionSource,
-                 questions: Callable[[str], dict[str, Any] | None], tasks: TaskGroup,
+                 questions: Callable[[str, int], Awaitable[dict[str, Any] | None]],
+                 tasks: TaskGroup,
                  snapshot_every: int, max_observers: int,
                  holds: Callable[[str, bool], Awaitable[None]] | None = None,
                  traced: bool = False) -> None:
@@ -142,14 +144,16 @@ class SessionHub:
 
     # Sessions coming and going on this node
 
-    async def create(self, sid: str, learner: str, question_id: str, keep: bool) -> LiveSession:
-        question = self._question(question_id)
-        meta = SessionMeta(learner, question_id, keep)
+    async def create(self, sid: str, learner: str, question_id: str, keep: bool,
+                     version: int = 0) -> LiveSession:
+        question = await self._question(question_id, version)
+        meta = SessionMeta(learner, question_id, keep, version)
         try:
             position = await self._bus.create(sid, meta)
         except Unavailable as err:
             raise RequestError(ErrorCode.UNAVAILABLE, str(err)) from None
         state = SessionState(sid=sid, learner=learner, question_id=question_id,
+                             question_version=version,
                              epoch=position.epoch, seq=position.seq, last_activity_ms=_now_ms())
         live = LiveSession(state, SessionFacts(learner=learner), question, keep,
                            Sequencer(position.epoch, position.seq))
@@ -210,19 +214,23 @@ class SessionHub:
             if stored is None:
                 raise RequestError(ErrorCode.NOT_FOUND, "no such session")
             state = SessionState(sid=sid, learner=stored.facts.learner,
-                                 question_id=stored.question_id)
+                                 question_id=stored.question_id,
+                                 question_version=stored.question_version)
             for event in stored.events:
                 state.apply(event)
-            meta = SessionMeta(stored.facts.learner, stored.question_id, stored.keep)
+            meta = SessionMeta(stored.facts.learner, stored.question_id, stored.keep,
+                               stored.question_version)
             position = await self._bus.seed(sid, meta, state.seq, state.dseq)
         else:
             meta = await self._bus.meta(sid) or SessionMeta("", "", False)
             saved = await self._bus.snapshot(sid)
             state = (SessionState.from_blob(saved[1]) if saved else
                      SessionState(sid=sid, learner=meta.learner, question_id=meta.question_id))
+            state.question_version = state.question_version or meta.question_version
         await self._catch_up(state, meta.keep)
         facts = stored.facts if stored else SessionFacts(learner=meta.learner)
-        live = LiveSession(state, facts, self._question(state.question_id), meta.keep,
+        question = await self._question(state.question_id, state.question_version)
+        live = LiveSession(state, facts, question, meta.keep,
                            Sequencer(state.epoch, state.seq))
         if state.epoch != position.epoch and position.seq >= state.seq:
             # A new epoch began above what we hold; continue there.
@@ -252,8 +260,8 @@ class SessionHub:
         if state.active_turn is not None:
             await self.publish(state.sid, "tutor.turn.end", TUTOR, {"turn_id": state.active_turn})
 
-    def _question(self, question_id: str) -> dict[str, Any]:
-        question = self._questions(question_id)
+    async def _question(self, question_id: str, version: int) -> dict[str, Any]:
+        question = await self._questions(question_id, version)
         if question is None:
             raise RequestError(ErrorCode.NOT_FOUND, "no such question")
         return question
@@ -379,10 +387,12 @@ class SessionHub:
         above = max(stored.events[-1].seq if stored and stored.events else 0,
                     live.state.seq if live else 0)
         if live is not None:
-            meta = SessionMeta(live.state.learner, live.state.question_id, live.keep)
+            meta = SessionMeta(live.state.learner, live.state.question_id, live.keep,
+                               live.state.question_version)
             dseq = live.state.dseq
         elif stored is not None:
-            meta = SessionMeta(stored.facts.learner, stored.question_id, stored.keep)
+            meta = SessionMeta(stored.facts.learner, stored.question_id, stored.keep,
+                               stored.question_version)
             dseq = 0
         else:
             raise RequestError(ErrorCode.UNAVAILABLE, "the session's history was lost")

@@ -1,4 +1,4 @@
-"""The one place that decides who may do what to which session."""
+"""The one place that decides who may do what to which session (and to the question bank)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ class Action(StrEnum):
     # On one invitation, whose facts are its learner and its one mentor:
     ACCEPT_INVITE = "accept_invite"
     REVOKE_INVITE = "revoke_invite"
+    # The question bank: create, edit, publish, retire, import and export questions.
+    MANAGE_CONTENT = "manage_content"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class SessionFacts:
 def allowed(who: Identity, action: Action, session: SessionFacts | None = None) -> bool:
     if action is Action.CREATE:
         return "learner" in who.roles
+    if action is Action.MANAGE_CONTENT:
+        return "admin" in who.roles
     if session is None:
         return False
     owner = who.user == session.learner

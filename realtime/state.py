@@ -63,6 +63,8 @@ class SessionState:
     learner: str
     question_id: str
     epoch: int = 0
+    # The question's version the session is pinned to (0 in states written before versions).
+    question_version: int = 0
     seq: int = 0
     phase: Phase = Phase.ACTIVE
     end_reason: str | None = None

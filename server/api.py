@@ -16,6 +16,7 @@ from realtime.rights import Action, SessionFacts, allowed
 from server.access import bearer
 from server.accounts import error
 from server.node import Node
+from storage.questions import State
 
 Authenticated = Callable[[Request, Identity, Node], Awaitable[Response]]
 
@@ -34,12 +35,27 @@ def authenticated(handler: Authenticated) -> Callable[[Request], Awaitable[Respo
 
 @authenticated
 async def questions(request: Request, who: Identity, node: Node) -> Response:
+    await node.bank.refresh()
     return JSONResponse(node.bank.summaries())
 
 
 @authenticated
 async def question(request: Request, who: Identity, node: Node) -> Response:
-    found = node.bank.for_learner(request.path_params["qid"])
+    """The offered version; `?version=N` names one (a replay of a session pinned to it): any
+    published or retired version, drafts for admins only."""
+    qid, asked = request.path_params["qid"], request.query_params.get("version")
+    if asked is None:
+        await node.bank.refresh()
+        found = node.bank.for_learner(qid)
+    else:
+        if not asked.isdigit():
+            return error(400, ErrorCode.BAD_REQUEST, "the version is a whole number",
+                         field="version")
+        rows = {r.version: r for r in await node.question_store.versions(qid)}
+        row = rows.get(int(asked))
+        draft = row is not None and row.state is State.DRAFT
+        visible = row is not None and (not draft or allowed(who, Action.MANAGE_CONTENT))
+        found = await node.bank.pinned_for_learner(qid, int(asked)) if visible else None
     if found is None:
         return error(404, ErrorCode.NOT_FOUND, "no such question")
     return JSONResponse(found)
@@ -49,8 +65,9 @@ async def question(request: Request, who: Identity, node: Node) -> Response:
 async def my_sessions(request: Request, who: Identity, node: Node) -> Response:
     listed = []
     for record in await node.sessions.of_learner(who.user):
-        q = node.bank.get(record.question_id)
+        q = await node.bank.pinned(record.question_id, record.question_version)
         listed.append({"sid": record.sid, "question_id": record.question_id,
+                       "question_version": record.question_version,
                        "title": q.title if q else record.question_id,
                        "created_at": record.created_at.isoformat(),
                        "ended_at": record.ended_at.isoformat() if record.ended_at else None})

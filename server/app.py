@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server import (
     accounts,
     api,
+    content_api,
     learning_api,
     logs,
     me,
@@ -86,6 +87,7 @@ def create_app(settings: Settings, web: Path = WEB) -> Starlette:
         *verification.routes,
         *password_reset.routes,
         *api.routes,
+        *content_api.routes,
         *me.routes,
         *profile.routes,
         *learning_api.routes,

@@ -8,6 +8,7 @@ import getpass
 import logging
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 from server.settings import Settings
 
@@ -69,6 +70,41 @@ async def _migrate(settings: Settings) -> int:
     await pool.close()
     print("database is up to date, question bank loaded")
     return 0
+
+
+async def _content(settings: Settings, command: str, folder: Path, publish: bool) -> int:
+    import msgspec
+
+    from server.content import ContentError, Entry, read_folder, write_folder
+    from server.node import prepare_database
+    from server.pii_keys import load_sealer
+    from storage.questions import QuestionStore, VersionConflict
+    from tutor.content import Question
+
+    if command == "import":
+        try:
+            entries = read_folder(folder, publish)
+        except ContentError as err:
+            print(f"error: {err.message}", file=sys.stderr)
+            return 2
+    pool = await prepare_database(settings, load_sealer(settings))
+    try:
+        store = QuestionStore(pool)
+        if command == "export":
+            written = write_folder([Entry(state, msgspec.convert(body, Question))
+                                    for state, body in await store.everything()], folder)
+            print(f"exported {written} question versions to {folder}")
+            return 0
+        try:
+            done = await store.import_([(e.state, e.body()) for e in entries], None)
+        except VersionConflict as err:
+            print(f"error: {err}; give the changed question a new version", file=sys.stderr)
+            return 1
+        print(f"imported {done.added} new versions, {done.unchanged} unchanged, "
+              f"{done.states_changed} changed state")
+        return 0
+    finally:
+        await pool.close()
 
 
 async def _add_user(settings: Settings, email: str, role: str, name: str | None) -> int:
@@ -195,6 +231,16 @@ def main(argv: list[str] | None = None) -> int:
     keys_commands.add_parser("reseal", help="re-seal what older keys sealed with the current one")
     keys_commands.add_parser(
         "rotate-signing", help="add a new token signing key; older ones keep verifying")
+    content = commands.add_parser("content", help="the question bank as files")
+    content_commands = content.add_subparsers(dest="content_command", required=True)
+    exporting = content_commands.add_parser(
+        "export", help="write every version of every question and their states to a folder")
+    exporting.add_argument("folder", type=Path)
+    importing = content_commands.add_parser(
+        "import", help="add the versions in a folder (all or nothing) and take over their states")
+    importing.add_argument("folder", type=Path)
+    importing.add_argument("--publish", action="store_true",
+                           help="publish versions states.json does not name (else drafts)")
     sandbox = commands.add_parser("sandbox", help="the Docker sandbox")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
     build = sandbox_commands.add_parser(
@@ -213,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(settings)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
+    if args.command == "content":
+        return asyncio.run(_content(settings, args.content_command, args.folder,
+                                    getattr(args, "publish", False)))
     if args.command == "sandbox":
         return asyncio.run(_build_image(settings, args.rebuild))
     if args.command == "keys" and args.keys_command == "rotate-signing":

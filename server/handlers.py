@@ -59,10 +59,11 @@ async def _joined_session(node: Node, conn: Connection, sid: str, action: Action
     return live
 
 
-def _question(node: Node, live: LiveSession) -> Question:
-    question = node.bank.get(live.state.question_id)
+async def _question(node: Node, live: LiveSession) -> Question:
+    """The version the session started on, even when a newer one is published since."""
+    question = await node.bank.pinned(live.state.question_id, live.state.question_version)
     if question is None:
-        raise RequestError(ErrorCode.NOT_FOUND, "the session's question is no longer published")
+        raise RequestError(ErrorCode.NOT_FOUND, "the session's question is gone")
     return question
 
 
@@ -76,6 +77,7 @@ async def ping(node: Node, conn: Connection, req: Ping) -> Result:
 
 async def session_create(node: Node, conn: Connection, req: SessionCreate) -> Result:
     require(conn.identity, Action.CREATE)
+    await node.bank.refresh()
     question = node.bank.get(req.question_id)
     if question is None:
         raise RequestError(ErrorCode.NOT_FOUND, "no such question", field="question_id")
@@ -90,7 +92,8 @@ async def session_create(node: Node, conn: Connection, req: SessionCreate) -> Re
         if req.review and await node.learning.store.review(conn.user, question.id):
             await node.learning.store.mark_review(sid)
             review = True
-    live = await node.hub.create(sid, conn.user, question.id, keep=user.consent)
+    live = await node.hub.create(sid, conn.user, question.id, keep=user.consent,
+                                 version=question.version)
     await node.hub.publish(sid, "code.updated", _learner(conn), {"code": question.starter})
     return {"sid": sid, "kept": live.keep, "review": review}
 
@@ -151,8 +154,8 @@ async def code_run(node: Node, conn: Connection, req: CodeRun) -> Result:
     live = await _joined_session(node, conn, req.sid, Action.WORK)
     await node.hub.settled(live)  # the code to run includes the learner's last update
     code = req.code if req.code is not None else live.state.code
-    run_id = await node.runs.start(live, _learner(conn), _question(node, live), req.mode, code,
-                                   req.stdin)
+    question = await _question(node, live)
+    run_id = await node.runs.start(live, _learner(conn), question, req.mode, code, req.stdin)
     return {"run_id": run_id}
 
 
@@ -164,13 +167,13 @@ async def run_cancel(node: Node, conn: Connection, req: RunCancel) -> Result:
 
 async def tutor_ask(node: Node, conn: Connection, req: TutorAsk) -> Result:
     live = await _joined_session(node, conn, req.sid, Action.WORK)
-    turn_id = await node.tutor.ask(live, _learner(conn), _question(node, live), req.text)
+    turn_id = await node.tutor.ask(live, _learner(conn), await _question(node, live), req.text)
     return {"turn_id": turn_id}
 
 
 async def hint_request(node: Node, conn: Connection, req: HintRequest) -> Result:
     live = await _joined_session(node, conn, req.sid, Action.WORK)
-    return await node.tutor.hint(live, _learner(conn), _question(node, live))
+    return await node.tutor.hint(live, _learner(conn), await _question(node, live))
 
 
 async def mentor_invite(node: Node, conn: Connection, req: MentorInvite) -> Result:
@@ -196,8 +199,7 @@ async def mentor_invite(node: Node, conn: Connection, req: MentorInvite) -> Resu
     except AlreadyInvited:
         raise RequestError(ErrorCode.CONFLICT, "that mentor is already invited to this session",
                            field="mentor") from None
-    question = node.bank.get(live.state.question_id)
-    title = question.title if question else live.state.question_id
+    title = node.bank.title(live.state.question_id)
     letters.send_invitation(node, mentor, conn.identity.name, title, invite.invisible)
     node.tasks.start_soon(notify_quietly, node.notifier, mentor.id, MENTOR_INVITED, {
         "invite": invite.id, "sid": live.state.sid, "title": title,
@@ -235,10 +237,9 @@ async def mentor_invites(node: Node, conn: Connection, req: MentorInvites) -> Re
             "created_at": _ms(i.created_at)} for i in sent]}
     listed = []
     for i in await node.invites.of_mentor(conn.user):
-        question = node.bank.get(i.question_id)
         listed.append({
             "invite": i.id, "sid": i.sid,
-            "question": {"id": i.question_id, "title": question.title if question else ""},
+            "question": {"id": i.question_id, "title": node.bank.title(i.question_id)},
             "learner": {"id": i.learner, "name": await name(i.learner)},
             "invisible": i.invisible, "accepted": i.accepted, "created_at": _ms(i.created_at),
             "live": await _is_live(node, i.sid)})

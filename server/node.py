@@ -97,7 +97,8 @@ class StoredSessions:
             return None
         return StoredSession(SessionFacts(learner=record.learner), record.question_id,
                              keep=True, ended=record.ended_at is not None,
-                             events=await self.events(sid, 0))
+                             events=await self.events(sid, 0),
+                             question_version=record.question_version)
 
     async def events(self, sid: str, after_seq: int) -> list[Event]:
         events: list[Event] = []
@@ -118,6 +119,7 @@ class Node:
     traces: TraceReader
     trace_writer: TraceWriter
     bank: QuestionBank
+    question_store: QuestionStore
     tokens: TokenIssuer
     refresh: RefreshTokenStore
     revocations: Revocations
@@ -157,7 +159,7 @@ class Node:
 
     async def _grade(self, sid: str, learner: str, state: SessionState) -> None:
         """The session's review item and mastery, from what happened (consent permitting)."""
-        question = self.bank.get(state.question_id)
+        question = await self.bank.pinned(state.question_id, state.question_version)
         record = await self.sessions.get(sid)
         if question is None or record is None:
             return
@@ -216,7 +218,8 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
     pool = await prepare_database(settings, sealer)
     sandbox = await open_sandbox(settings)
     users, sessions = UserStore(pool, sealer), SessionStore(pool)
-    bank = QuestionBank.from_bodies(await QuestionStore(pool).published())
+    questions = QuestionStore(pool)
+    bank = await QuestionBank.open(questions)
     traces = TraceReader(pool)
     learning = LearningService(
         pool, users, bank.questions, open_embedder(settings.embedder),
@@ -253,13 +256,14 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
     try:
         async with open_mail(settings) as mail, anyio.create_task_group() as tasks:
             hub = SessionHub(bus, presence, EventTrace(writer), StoredSessions(sessions, traces),
-                             bank.for_learner, tasks, settings.snapshot_every,
+                             bank.pinned_for_learner, tasks, settings.snapshot_every,
                              settings.max_observers, holds=_holder(registry),
                              traced=tracing.enabled())
             node = Node(
                 settings=settings, pool=pool, users=users, sessions=sessions, traces=traces,
-                trace_writer=writer, bank=bank, tokens=tokens, refresh=refresh,
-                revocations=revocations, erasure=Erasure(pool), roster=roster, hub=hub,
+                trace_writer=writer, bank=bank, question_store=questions, tokens=tokens,
+                refresh=refresh, revocations=revocations, erasure=Erasure(pool), roster=roster,
+                hub=hub,
                 runs=RunService(hub, bus, sandbox, tasks, settings.sandbox_queue,
                                 settings.run_wall_seconds),
                 tutor=TutorService(hub, tasks, settings.tutor_delta_seconds, learning.retrieve),

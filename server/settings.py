@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     session_idle_seconds: float = 30 * 60
     # Open mentor invitations per session, so at most this many observers besides admins.
     max_observers: int = 8
+    # The largest body the content API takes (an import bundle of the whole bank).
+    content_max_bytes: int = 8 * 1024 * 1024
     history_events: int = 10_000
     # Redis keeps a session's history and state this long after its last event.
     history_lifetime_seconds: float = 6 * 3600
