@@ -1,4 +1,5 @@
-"""The `wingman` command: serve a node, migrate, add users, re-seal personal data."""
+"""The `wingman` command: serve a node, migrate, add users, re-seal personal data, move the
+question bank as files."""
 
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ import { difficultyBadge, tagList } from './js/question.js';
 import { formatWhen } from './js/format.js';
 import { Onboarding } from './js/onboarding.js';
 import { ProgressPage, describe } from './js/progress.js';
+import { ContentPage } from './js/content.js';
 
 const CONNECTION_ERRORS = new Set(['disconnected', 'closed', 'offline']);
 
@@ -44,7 +45,7 @@ $('#toast').addEventListener('click', () => ($('#toast').hidden = true));
 
 // --- views -----------------------------------------------------------------
 
-const VIEWS = ['login', 'home', 'loading', 'session', 'progress', 'onboarding'];
+const VIEWS = ['login', 'home', 'loading', 'session', 'progress', 'onboarding', 'content'];
 let currentView = null;
 
 function showView(name) {
@@ -61,6 +62,7 @@ function showView(name) {
     accountPanel?.close();
   }
   $('#user-name').textContent = user?.name || '';
+  $('#content-link').hidden = !isAdmin();
   updateVerifyBanner();
   if (name === 'session') {
     // CodeMirror measures itself; it was hidden until now.
@@ -644,7 +646,7 @@ $('#logout-everywhere').addEventListener('click', () => logOut({ everywhere: tru
 // --- account menu (header) ----------------------------------------------------------
 
 function menuItems() {
-  return [...$('#account-menu').querySelectorAll('[role="menuitem"]')];
+  return [...$('#account-menu').querySelectorAll('[role="menuitem"]')].filter((el) => !el.hidden);
 }
 
 function openAccountMenu(focusFirst = false) {
@@ -870,6 +872,36 @@ function renderSessions(sessions) {
     }),
   );
 }
+
+// --- admin: the question bank (#/admin/content) ------------------------------------
+
+const CONTENT_ROUTE = '#/admin/content';
+let contentPage = null;
+
+function isAdmin() {
+  return (storedUser()?.roles || []).includes('admin');
+}
+
+function showContent() {
+  if (!isAdmin()) {
+    showHome();
+    return;
+  }
+  contentPage ??= new ContentPage({ root: $('#view-content'), onApiError: apiErrorHandled });
+  showView('content');
+  contentPage.show();
+}
+PAGES[CONTENT_ROUTE] = showContent;
+
+$('#content-link').addEventListener('click', () => {
+  closeAccountMenu();
+  go(CONTENT_ROUTE);
+});
+
+// The page's own "← Questions" link goes to '#/', which names no page.
+window.addEventListener('hashchange', () => {
+  if (currentView === 'content' && !PAGES[location.hash] && !location.hash.startsWith('#reset=')) showHome();
+});
 
 // --- boot ----------------------------------------------------------------------------
 

@@ -327,4 +327,13 @@ export const api = {
   notifications: () => call('GET', '/api/me/notifications'),
   /** Mark notifications read: the given ids, or all of them. */
   readNotifications: (ids = null) => call('POST', '/api/me/notifications/read', { body: ids ? { ids } : {} }),
+  // The question bank (admins only): every body a question in the bank's JSON format.
+  adminQuestions: () => call('GET', '/api/admin/questions'),
+  adminQuestion: (id) => call('GET', `/api/admin/questions/${encodeURIComponent(id)}`),
+  createQuestion: (question) => call('POST', '/api/admin/questions', { body: question }),
+  editQuestion: (id, question) => call('PUT', `/api/admin/questions/${encodeURIComponent(id)}`, { body: question }),
+  publishQuestion: (id, version) => call('POST', `/api/admin/questions/${encodeURIComponent(id)}/versions/${version}/publish`),
+  retireQuestion: (id, version) => call('POST', `/api/admin/questions/${encodeURIComponent(id)}/versions/${version}/retire`),
+  exportContent: () => call('GET', '/api/admin/content/export'),
+  importContent: (bundle) => call('POST', '/api/admin/content/import', { body: bundle }),
 };
