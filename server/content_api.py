@@ -17,7 +17,7 @@ from realtime.rights import Action, allowed
 from server.accounts import error
 from server.api import authenticated
 from server.content import ContentError, Entry, as_body, bundle, from_bundle, validate
-from server.node import Node
+from server.node import Node, index_content
 from storage.questions import QuestionExists, State, VersionConflict, VersionRow
 from tutor.content import Question, prerequisite_problems
 
@@ -151,6 +151,13 @@ async def _problems_after(node: Node, changes: dict[str, Question | None]) -> li
     return prerequisite_problems(offered.values())
 
 
+async def _offered_changed(node: Node) -> None:
+    """This node offers the new versions at once (others on their next refresh), and search
+    embeds them in the background."""
+    await node.bank.refresh()
+    node.tasks.start_soon(index_content, node.learning)
+
+
 async def _move(request: Request, who: Identity, node: Node, state: State) -> Response:
     qid = request.path_params["qid"]
     try:
@@ -168,7 +175,7 @@ async def _move(request: Request, who: Identity, node: Node, state: State) -> Re
             return error(409, ErrorCode.CONFLICT, "; ".join(problems), field="prerequisites")
     if not await node.question_store.set_state(qid, version, state, who.user):
         return error(404, ErrorCode.NOT_FOUND, "no such question version")
-    await node.bank.refresh()
+    await _offered_changed(node)
     return JSONResponse({"id": qid, "version": version, "state": state.value})
 
 
@@ -216,7 +223,7 @@ async def import_(request: Request, who: Identity, node: Node) -> Response:
     except VersionConflict as err:
         return error(409, ErrorCode.CONFLICT, f"{err}; give the changed question a new version",
                      field="version")
-    await node.bank.refresh()
+    await _offered_changed(node)
     return JSONResponse({"added": done.added, "unchanged": done.unchanged,
                          "states_changed": done.states_changed})
 

@@ -281,7 +281,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             else:
                 bus.on_control = node.runs.on_control
             tasks.start_soon(writer.run)
-            tasks.start_soon(_index_content, learning)
+            tasks.start_soon(index_content, learning)
             tasks.start_soon(_end_idle_sessions, node)
             tasks.start_soon(revocations.listen, lambda user: roster.sign_out(
                 user, "signed out everywhere"))
@@ -349,7 +349,7 @@ async def _cluster_duties(node: Node, presence: Presence) -> None:
             log.warning("cluster duties skipped: %s", err)
 
 
-async def _index_content(learning: LearningService) -> None:
+async def index_content(learning: LearningService) -> None:
     try:
         changed = await learning.index()
     except Exception:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import anyio
 import asyncpg
 import httpx
 import msgspec
@@ -75,6 +76,13 @@ async def test_a_session_keeps_its_version_while_new_ones_get_the_next(
     published = await call(node, "POST", f"/api/admin/questions/{qid}/versions/1/publish", admin)
     assert published.json()["state"] == "published"
     assert qid in await offered_ids(node, learner)
+    # Published, it is embedded for search in the background: similar questions come.
+    for _ in range(120):
+        similar = await http_get(node, f"/api/questions/{qid}/similar", learner.token)
+        if similar.status_code == 200 and similar.json()["similar"]:
+            break
+        await anyio.sleep(0.5)
+    assert similar.status_code == 200 and similar.json()["similar"], similar.text
 
     client = await open_client(node, learner.token)
     old_sid, shown = await start(client, qid)
