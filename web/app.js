@@ -746,8 +746,9 @@ function setUnread(n) {
 
 /** A notification pushed over the socket: count it, say it, and refresh the page showing them. */
 function notified(note) {
-  setUnread(unread + 1);
   toast(describe(note));
+  if (note.id == null) return; // said once, not kept (an invitation withdrawn while watching)
+  setUnread(unread + 1);
   if (currentView === 'progress') progressPage.refreshNotifications();
 }
 

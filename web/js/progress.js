@@ -218,6 +218,7 @@ async function settled(promise) {
 export function describe(n) {
   const d = n?.data || {};
   if (n?.kind === 'reviews.due') return `${d.due} review${d.due === 1 ? ' is' : 's are'} due today${Array.isArray(d.titles) && d.titles.length ? `: ${d.titles.join(', ')}` : ''}.`;
+  if (n?.kind === 'mentor.invite.revoked') return 'An invitation to watch a session was withdrawn.';
   if (n?.kind === 'mentor.invited') return `${d.learner || 'A learner'} invited you to watch their session on “${d.title || 'a question'}”.`;
   return String(n?.kind || 'notification');
 }
