@@ -87,7 +87,8 @@ class ReminderJob:
                         sent.append(done)
                 return sent
             finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+                with anyio.CancelScope(shield=True):
+                    await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
 
     async def _remind(self, person: Reminded, now: datetime) -> Sent | None:
         try:

@@ -67,11 +67,12 @@ def error(answer: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-async def notification(client: Client, within: float = 10.0) -> dict[str, Any]:
+async def notification(client: Client, kind: str, within: float = 10.0) -> dict[str, Any]:
+    """The first notification of `kind` (the invitation itself is one too, kept for the page)."""
     with anyio.fail_after(within):
         while True:
             for frame in client.frames:
-                if frame.get("type") == "notification":
+                if frame.get("type") == "notification" and frame["data"].get("kind") == kind:
                     return frame
             await client.receive(within)
 
@@ -155,7 +156,7 @@ async def test_revoking_ends_the_watch_and_refuses_joins(
     await owner.until("presence.join", user=mia.user)
 
     assert await owner.ok("mentor.invite.revoke", invite=invite) == {}
-    told = await notification(spectator)
+    told = await notification(spectator, "mentor.invite.revoked")
     assert told["data"] == {"kind": "mentor.invite.revoked", "invite": invite, "sid": sid}
     await owner.until("presence.leave", user=mia.user, role="observer")
 
