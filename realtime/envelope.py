@@ -22,9 +22,10 @@ class Actor(msgspec.Struct, frozen=True):
 
 
 # Events that change what a session decides from (active run, tutor turn, attempts, hint level);
-# each moves the session's decision version that compare-and-set checks.
+# each moves the session's decision version that compare-and-set checks (a moment is reported
+# once, by whichever node wins that check).
 DECISIVE = frozenset({"run.started", "run.finished", "tutor.turn.start", "tutor.turn.end",
-                      "hint.given", "session.ended"})
+                      "hint.given", "moment.detected", "session.ended"})
 
 TUTOR = Actor(user="tutor", role=Role.TUTOR)
 SYSTEM = Actor(user="system", role=Role.SYSTEM)

@@ -30,6 +30,7 @@ from realtime.presence import Presence
 from realtime.requests import Ref, Since
 from realtime.rights import SessionFacts
 from realtime.state import SessionState
+from tutor.moments import MomentDetector, MomentRules
 
 log = logging.getLogger("wingman.hub")
 
@@ -116,7 +117,8 @@ class SessionHub:
                  tasks: TaskGroup,
                  snapshot_every: int, max_observers: int,
                  holds: Callable[[str, bool], Awaitable[None]] | None = None,
-                 traced: bool = False) -> None:
+                 traced: bool = False,
+                 moment_rules: MomentRules | None = None) -> None:
         self._bus = bus
         self._presence = presence
         self._trace = trace
@@ -133,6 +135,9 @@ class SessionHub:
         # With tracing on, events carry their cause's trace context to every node.
         self._traced = traced
         self.counts = HubCounts()
+        self._moment_rules = moment_rules or MomentRules()
+        # Called with each event once it is folded into this node's mirror (monitor, moments).
+        self.watchers: list[Callable[[LiveSession, Event], None]] = []
 
     @property
     def live(self) -> dict[str, LiveSession]:
@@ -154,7 +159,8 @@ class SessionHub:
             raise RequestError(ErrorCode.UNAVAILABLE, str(err)) from None
         state = SessionState(sid=sid, learner=learner, question_id=question_id,
                              question_version=version,
-                             epoch=position.epoch, seq=position.seq, last_activity_ms=_now_ms())
+                             epoch=position.epoch, seq=position.seq, last_activity_ms=_now_ms(),
+                             detector=MomentDetector(self._moment_rules))
         live = LiveSession(state, SessionFacts(learner=learner), question, keep,
                            Sequencer(position.epoch, position.seq))
         self._arriving[sid] = []
@@ -215,7 +221,8 @@ class SessionHub:
                 raise RequestError(ErrorCode.NOT_FOUND, "no such session")
             state = SessionState(sid=sid, learner=stored.facts.learner,
                                  question_id=stored.question_id,
-                                 question_version=stored.question_version)
+                                 question_version=stored.question_version,
+                                 detector=MomentDetector(self._moment_rules))
             for event in stored.events:
                 state.apply(event)
             meta = SessionMeta(stored.facts.learner, stored.question_id, stored.keep,
@@ -225,7 +232,8 @@ class SessionHub:
             meta = await self._bus.meta(sid) or SessionMeta("", "", False)
             saved = await self._bus.snapshot(sid)
             state = (SessionState.from_blob(saved[1]) if saved else
-                     SessionState(sid=sid, learner=meta.learner, question_id=meta.question_id))
+                     SessionState(sid=sid, learner=meta.learner, question_id=meta.question_id,
+                                  detector=MomentDetector(self._moment_rules)))
             state.question_version = state.question_version or meta.question_version
         await self._catch_up(state, meta.keep)
         facts = stored.facts if stored else SessionFacts(learner=meta.learner)
@@ -508,6 +516,11 @@ class SessionHub:
             return
         live.moved.set()
         live.moved = anyio.Event()
+        for watcher in self.watchers:
+            try:
+                watcher(live, event)
+            except Exception:
+                log.exception("a watcher of %s failed on seq %d", event.sid, event.seq)
         try:
             frame = encode_event(event)
         except (TypeError, ValueError, msgspec.EncodeError):

@@ -60,3 +60,19 @@ def session_keys(sid: str, streams: int) -> SessionKeys:
 def control_channel(node_id: str) -> str:
     """Messages for one node (cancel a run it owns, say)."""
     return f"{PREFIX}:ctl:{node_id}"
+
+
+# The live monitor's keys share one hash tag of their own, so they sit in one cluster slot.
+def monitor_sessions() -> str:
+    """Hash: session id -> the session's latest summary (JSON)."""
+    return f"{PREFIX}:{{monitor}}:sessions"
+
+
+def monitor_nodes() -> str:
+    """Hash: node id -> the node's latest counts (JSON)."""
+    return f"{PREFIX}:{{monitor}}:nodes"
+
+
+def monitor_channel() -> str:
+    """Channel carrying every monitor frame, already encoded, to every node."""
+    return f"{PREFIX}:{{monitor}}:frames"

@@ -109,6 +109,10 @@ class MentorNote(Request, frozen=True, tag="mentor.note"):
     private: bool = False  # for the learner alone; other members get it redacted
 
 
+class MonitorSubscribe(Request, frozen=True, tag="monitor.subscribe"):
+    pass
+
+
 AnyRequest = (
     Auth
     | Ping
@@ -126,6 +130,7 @@ AnyRequest = (
     | MentorInviteAccept
     | MentorInviteRevoke
     | MentorNote
+    | MonitorSubscribe
 )
 
 # Fields that must be present and non-empty, per request type (msgspec defaults keep decoding

@@ -24,6 +24,7 @@ class Action(StrEnum):
     REVOKE_INVITE = "revoke_invite"
     # The question bank: create, edit, publish, retire, import and export questions.
     MANAGE_CONTENT = "manage_content"
+    MONITOR = "monitor"  # watch every live session on every node (no session given)
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class SessionFacts:
 def allowed(who: Identity, action: Action, session: SessionFacts | None = None) -> bool:
     if action is Action.CREATE:
         return "learner" in who.roles
-    if action is Action.MANAGE_CONTENT:
+    if action in (Action.MANAGE_CONTENT, Action.MONITOR):
         return "admin" in who.roles
     if session is None:
         return False

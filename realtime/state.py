@@ -3,6 +3,7 @@ tutor and the ladder decide from. Pure: no I/O."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -11,12 +12,23 @@ import msgspec
 
 from realtime.envelope import DECISIVE, Event, Role
 from tutor.ladder import HintLadder, LadderState
-from tutor.reading import FailedCase, RunEvidence
+from tutor.moments import (
+    CodeEdited,
+    Fact,
+    HintRequested,
+    LearnerText,
+    MomentDetector,
+    MomentReason,
+    RunFinished,
+    Tick,
+)
+from tutor.reading import FailedCase, RunEvidence, last_exception
 
 # A snapshot carries the last runs and the tail of their output, not all of history.
 SNAPSHOT_RUNS = 20
 SNAPSHOT_OUTPUT_CHARS = 64 * 1024
 STDERR_TAIL_CHARS = 4 * 1024
+SNAPSHOT_MOMENTS = 50
 
 
 class Phase(StrEnum):
@@ -71,6 +83,7 @@ class SessionState:
     code: str = ""
     runs: dict[str, RunRecord] = field(default_factory=dict)
     active_run: str | None = None
+    run_count: int = 0
     turns: dict[str, Turn] = field(default_factory=dict)
     active_turn: str | None = None
     hints: list[dict[str, Any]] = field(default_factory=list)
@@ -80,6 +93,11 @@ class SessionState:
     # The seq of the last decisive event: the version compare-and-set on the bus checks.
     dseq: int = 0
     last_activity_ms: int = 0
+    # Complex moments: the detector fed from the events (so every node holds the same one),
+    # those it found and no node has reported yet, and those reported (moment.detected).
+    detector: MomentDetector = field(default_factory=MomentDetector)
+    due: list[dict[str, Any]] = field(default_factory=list)
+    moments: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ended(self) -> bool:
@@ -99,7 +117,22 @@ class SessionState:
         handler = _REDUCERS.get(event.kind)
         if handler is not None:
             handler(self, event)
+        fact = _fact(self, event)
+        if fact is not None:
+            for moment in self.detector.observe(fact):
+                self.due.append({"reason": moment.reason.value, "detail": moment.detail,
+                                 "at_seq": event.seq})
         return True
+
+    def idle_moment(self, now_ms: int) -> dict[str, Any] | None:
+        """The silence moment that time passing alone makes due now, if any (the detector is
+        not changed: it learns of the moment when its event is folded in)."""
+        if self.ended or self.detector.failed_at is None or self.detector.idle_told:
+            return None
+        probe = copy.deepcopy(self.detector)
+        for moment in probe.observe(Tick(now_ms)):
+            return {"reason": moment.reason.value, "detail": moment.detail, "at_ms": now_ms}
+        return None
 
     def snapshot(self, question: dict[str, Any]) -> dict[str, Any]:
         runs = list(self.runs.values())[-SNAPSHOT_RUNS:]
@@ -117,6 +150,7 @@ class SessionState:
             ],
             "hints": self.hints,
             "hint_level": self.ladder.level,
+            "moments": self.moments,
             "present": list(self.present.values()),
             "ended": self.ended,
             "end_reason": self.end_reason,
@@ -188,6 +222,7 @@ def _run_started(state: SessionState, event: Event) -> None:
     d = event.data
     state.runs[d["run_id"]] = RunRecord(d["run_id"], d["mode"], d.get("language", "python"))
     state.active_run = d["run_id"]
+    state.run_count += 1
     while len(state.runs) > SNAPSHOT_RUNS * 2:
         del state.runs[next(iter(state.runs))]
 
@@ -236,6 +271,59 @@ def _hint_given(state: SessionState, event: Event) -> None:
     state.hints.append({"level": event.data["level"], "text": event.data["text"]})
 
 
+def _moment(state: SessionState, event: Event) -> None:
+    reason = event.data.get("reason")
+    for due in state.due:
+        if due["reason"] == reason:
+            state.due.remove(due)
+            break
+    if reason == MomentReason.IDLE and not state.detector.idle_told:
+        # Noticed by a node's clock rather than by an event: the detector learns of it here.
+        state.detector.observe(Tick(max(event.ts, int(event.data.get("at_ms") or 0))))
+        state.detector.idle_told = True
+    state.moments.append({"reason": reason, "detail": event.data.get("detail", ""),
+                          "seq": event.seq, "ts": event.ts})
+    del state.moments[:-SNAPSHOT_MOMENTS]
+
+
+def _fact(state: SessionState, event: Event) -> Fact | None:
+    """What an event tells the moment detector, if anything."""
+    kind, at = event.kind, event.ts
+    if kind == "run.finished":
+        if event.data.get("limit") in ("cancelled", "lost"):
+            return None
+        record = state.runs.get(event.data.get("run_id", ""))
+        failed, error = _failure(record, event.data)
+        return RunFinished(at, failed, error)
+    if kind == "hint.given":
+        return HintRequested(at)
+    if kind == "tutor.turn.start" and event.by.role is Role.LEARNER:
+        return LearnerText(at, str(event.data.get("question", "")))
+    if kind == "code.updated" and event.by.role is Role.LEARNER:
+        return CodeEdited(at)
+    return None
+
+
+def _failure(record: RunRecord | None, finished: dict[str, Any]) -> tuple[bool, str | None]:
+    """Whether a run failed, and the exception type it failed with when one can be read."""
+    tests = finished.get("tests") or []
+    failed = (finished.get("limit") is not None or finished.get("exit_code") not in (0, None)
+              or any(not t.get("passed") for t in tests)
+              or (finished.get("exit_code") is None and not tests))
+    if not failed:
+        return False, None
+    raised = last_exception(record.stderr_tail) if record is not None else None
+    if raised is None:
+        for test in tests:
+            raised = last_exception(str(test.get("error") or ""))
+            if raised is not None:
+                break
+    if raised is not None:
+        return True, raised.kind
+    limit = finished.get("limit")
+    return True, f"the {limit} limit" if limit else None
+
+
 def _ended(state: SessionState, event: Event) -> None:
     state.phase = Phase.ENDED
     state.end_reason = event.data.get("reason")
@@ -254,5 +342,6 @@ _REDUCERS = {
     "tutor.delta": _turn_delta,
     "tutor.turn.end": _turn_end,
     "hint.given": _hint_given,
+    "moment.detected": _moment,
     "session.ended": _ended,
 }

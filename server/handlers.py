@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -26,6 +27,7 @@ from realtime.requests import (
     MentorInviteRevoke,
     MentorInvites,
     MentorNote,
+    MonitorSubscribe,
     Ping,
     RunCancel,
     SessionCreate,
@@ -40,6 +42,8 @@ from server.node import Node
 from server.notices import MENTOR_INVITED, notify_quietly
 from storage.invites import AlreadyInvited, Invite, TooManyInvites
 from tutor.content import Question
+
+log = logging.getLogger("wingman.handlers")
 
 
 class Replied:
@@ -69,6 +73,20 @@ async def _question(node: Node, live: LiveSession) -> Question:
 
 def _learner(conn: Connection) -> Actor:
     return Actor(conn.user, Role.LEARNER)
+
+
+async def _audit(node: Node, conn: Connection, live: LiveSession, action: str,
+                 **detail: Any) -> None:
+    """What an admin does to a session, told to everyone in it and kept in its trace (the
+    name is for the page; the trace keeps the user id only)."""
+    await node.hub.publish(live.state.sid, "audit", Actor(conn.user, Role.ADMIN),
+                           {"action": action, "by": conn.user, "name": conn.identity.name,
+                            **detail})
+
+
+def _as_admin(conn: Connection, live: LiveSession) -> bool:
+    """Whether the caller acts on someone else's session by an admin's right."""
+    return conn.user != live.facts.learner and bool({"admin", "system"} & conn.identity.roles)
 
 
 async def ping(node: Node, conn: Connection, req: Ping) -> Result:
@@ -122,6 +140,12 @@ async def session_join(node: Node, conn: Connection, req: SessionJoin) -> Result
         role = Role.ADMIN if "admin" in conn.identity.roles else Role.OBSERVER
         invisible = invite is not None and invite.invisible
     await node.hub.join(conn, live, role, req.ref, req.since, invisible=invisible)
+    if role is Role.ADMIN and req.since is None and not live.state.ended:
+        # The reply is out already: a failure here is logged, never a second reply.
+        try:
+            await _audit(node, conn, live, "observe")
+        except RequestError as err:
+            log.info("audit of an admin observing %s not published: %s", req.sid, err.message)
     return REPLIED
 
 
@@ -137,6 +161,8 @@ async def session_leave(node: Node, conn: Connection, req: SessionLeave) -> Resu
 async def session_end(node: Node, conn: Connection, req: SessionEnd) -> Result:
     live = await _joined_session(node, conn, req.sid, Action.END)
     who = "admin" if conn.user != live.facts.learner else "learner"
+    if _as_admin(conn, live) and not live.state.ended:
+        await _audit(node, conn, live, "end")
     await node.end_session(live.state.sid, f"ended by the {who}")
     return {}
 
@@ -162,6 +188,8 @@ async def code_run(node: Node, conn: Connection, req: CodeRun) -> Result:
 async def run_cancel(node: Node, conn: Connection, req: RunCancel) -> Result:
     live = await _joined_session(node, conn, req.sid, Action.CANCEL_RUN)
     await node.runs.cancel(live.state.sid, req.run_id)
+    if _as_admin(conn, live):
+        await _audit(node, conn, live, "cancel_run", run_id=req.run_id)
     return {}
 
 
@@ -235,7 +263,7 @@ async def mentor_invites(node: Node, conn: Connection, req: MentorInvites) -> Re
             "invite": i.id, "sid": i.sid, "mentor": {"id": i.mentor, "name": await name(i.mentor)},
             "invisible": i.invisible, "accepted": i.accepted,
             "created_at": _ms(i.created_at)} for i in sent]}
-    listed = []
+    listed: list[dict[str, Any]] = []
     for i in await node.invites.of_mentor(conn.user):
         listed.append({
             "invite": i.id, "sid": i.sid,
@@ -243,6 +271,13 @@ async def mentor_invites(node: Node, conn: Connection, req: MentorInvites) -> Re
             "learner": {"id": i.learner, "name": await name(i.learner)},
             "invisible": i.invisible, "accepted": i.accepted, "created_at": _ms(i.created_at),
             "live": await _is_live(node, i.sid)})
+    # How each session is going (question, hint level, moments), from the monitor's board.
+    summaries = await node.monitor.summaries([entry["sid"] for entry in listed if entry["live"]])
+    for entry in listed:
+        summary = summaries.get(entry["sid"])
+        entry["session"] = None if summary is None else {
+            key: summary[key] for key in ("started_ms", "last_activity_ms", "runs", "running",
+                                          "hint_level", "moments", "observers", "node")}
     # Live sessions first, then the newest.
     listed.sort(key=lambda entry: not entry["live"])
     return {"invites": listed}
@@ -297,6 +332,12 @@ async def mentor_note(node: Node, conn: Connection, req: MentorNote) -> Result:
     return {"seq": event.seq}
 
 
+async def monitor_subscribe(node: Node, conn: Connection, req: MonitorSubscribe) -> Result:
+    require(conn.identity, Action.MONITOR)
+    await node.monitor.subscribe(conn, req.ref)
+    return REPLIED
+
+
 HANDLERS: dict[type[AnyRequest], Handler] = {
     Ping: ping,
     SessionCreate: session_create,
@@ -313,4 +354,5 @@ HANDLERS: dict[type[AnyRequest], Handler] = {
     MentorInviteAccept: mentor_invite_accept,
     MentorInviteRevoke: mentor_invite_revoke,
     MentorNote: mentor_note,
+    MonitorSubscribe: monitor_subscribe,
 }

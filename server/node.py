@@ -20,6 +20,8 @@ from realtime.bus_redis import RedisBus
 from realtime.envelope import SYSTEM, Event
 from realtime.hub import SessionHub, StoredSession
 from realtime.idempotency import ReplyCache
+from realtime.monitor import LocalBoard, MonitorBoard
+from realtime.monitor_redis import RedisBoard
 from realtime.presence import LocalPresence, Presence
 from realtime.presence_redis import RedisPresence
 from realtime.ratelimit import InProcessLimiter, RateLimiter
@@ -37,6 +39,8 @@ from server.embedders import open_embedder
 from server.learning import LearningService
 from server.mail import MailSender, open_mail
 from server.metrics import MeteredSandbox, watch_node
+from server.moments import MomentReporter
+from server.monitoring import SessionMonitor
 from server.notices import Notifier
 from server.pii_keys import load_sealer
 from server.reminders import ReminderJob, StoredDueReviews
@@ -60,6 +64,7 @@ from storage.revocations import Revocations
 from storage.sessions import SessionStore
 from storage.trace import TraceReader, TraceRow, TraceWriter
 from storage.users import UserStore
+from tutor.moments import MomentRules
 from tutor.scheduling import scheduler_named
 
 log = logging.getLogger("wingman.node")
@@ -141,6 +146,8 @@ class Node:
     notifications: NotificationStore
     notifier: Notifier
     learning: LearningService
+    monitor: SessionMonitor
+    moments: MomentReporter
     redis: Redis | None = None
     # Set on SIGTERM: /readyz answers 503 while the node still serves what it holds.
     draining: bool = False
@@ -245,6 +252,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
     bus: Bus
     presence: Presence
     registry: NodeRegistry | None = None
+    board: MonitorBoard = RedisBoard(redis) if redis is not None else LocalBoard()
     if redis is not None:
         bus = RedisBus(redis, settings.node_id, settings.history_events,
                        settings.history_lifetime_seconds, settings.trace_streams)
@@ -258,7 +266,8 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             hub = SessionHub(bus, presence, EventTrace(writer), StoredSessions(sessions, traces),
                              bank.pinned_for_learner, tasks, settings.snapshot_every,
                              settings.max_observers, holds=_holder(registry),
-                             traced=tracing.enabled())
+                             traced=tracing.enabled(),
+                             moment_rules=_moment_rules(settings))
             node = Node(
                 settings=settings, pool=pool, users=users, sessions=sessions, traces=traces,
                 trace_writer=writer, bank=bank, question_store=questions, tokens=tokens,
@@ -271,8 +280,16 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                 sandbox=sandbox, tasks=tasks, mail=mail, email_tokens=EmailTokenStore(pool),
                 invites=InviteStore(pool), bus=bus, registry=registry,
                 profiles=profiles, notifications=notifications,
-                notifier=Notifier(notifications, profiles, roster), learning=learning, redis=redis)
+                notifier=Notifier(notifications, profiles, roster), learning=learning, redis=redis,
+                monitor=SessionMonitor(hub, board, bank.title, lambda: len(roster),
+                                       settings.monitor_interval_seconds,
+                                       settings.monitor_node_seconds,
+                                       settings.monitor_refresh_seconds),
+                moments=MomentReporter(hub, tasks, settings.moment_tick_seconds))
             unwatch = watch_node(node)
+            tasks.start_soon(board.run)
+            tasks.start_soon(node.monitor.run)
+            tasks.start_soon(node.moments.run)
             if isinstance(bus, RedisBus):
                 bus.on_control = node.runs.on_control
                 bus.on_resubscribed = hub.resync
@@ -309,6 +326,13 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             await pool.close()
             if redis is not None:
                 await redis.aclose()
+
+
+def _moment_rules(settings: Settings) -> MomentRules:
+    return MomentRules(same_error_runs=settings.moment_same_error_runs,
+                       idle_seconds=settings.moment_idle_seconds,
+                       hint_burst=settings.moment_hint_burst,
+                       hint_window_seconds=settings.moment_hint_window_seconds)
 
 
 def _holder(registry: NodeRegistry | None) -> Callable[[str, bool], Awaitable[None]] | None:

@@ -139,6 +139,19 @@ class Settings(BaseSettings):
     trace_batch: int = 500
     trace_flush_seconds: float = 0.1
     trace_queue_events: int = 200_000
+    # Complex moments (tutor/moments.py): the same error this many runs in a row; no activity
+    # this long after a failing run; this many hints within the window. Silence is checked
+    # every tick.
+    moment_same_error_runs: int = 3
+    moment_idle_seconds: float = 300.0
+    moment_hint_burst: int = 3
+    moment_hint_window_seconds: float = 120.0
+    moment_tick_seconds: float = 5.0
+    # Admin monitor: a session's summary goes out at most once per interval however busy it
+    # is; nodes report their counts this often; summaries are re-put this often.
+    monitor_interval_seconds: float = 0.3
+    monitor_node_seconds: float = 2.0
+    monitor_refresh_seconds: float = 10.0
     # Pause between streamed tutor deltas, so a reply reads as it is produced.
     tutor_delta_seconds: float = 0.04
 

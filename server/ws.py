@@ -70,6 +70,7 @@ async def _converse(node: Node, websocket: WebSocket) -> None:
         if conn.close_code is not None:
             metrics.CLOSES.labels(str(conn.close_code.value)).inc()
         log.info("connection closed (%s)", conn.close_code.value if conn.close_code else "by peer")
+        node.monitor.unsubscribe(conn)
         with anyio.CancelScope(shield=True):
             for sid in await node.hub.disconnect(conn):
                 await node.runs.abandon(sid)

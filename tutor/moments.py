@@ -8,8 +8,7 @@ saying they are stuck. An episode ends when what made it a moment stops.
 from __future__ import annotations
 
 import re
-from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -97,27 +96,28 @@ def stuck_phrase(text: str) -> str | None:
     return match.group(0) if match else None
 
 
+@dataclass
 class MomentDetector:
-    """One per session. Pure: no clock of its own; time comes in with the facts."""
+    """One per session. Pure: no clock of its own; time comes in with the facts. Plain fields,
+    so that a session's detector travels inside its saved state."""
 
-    def __init__(self, rules: MomentRules | None = None) -> None:
-        self.rules = rules or MomentRules()
-        self._error: str | None = None
-        self._error_runs = 0
-        self._error_told = False
-        self._failed_at: int | None = None
-        self._failed_with: str | None = None
-        self._idle_told = False
-        self._hints: deque[int] = deque(maxlen=self.rules.hint_burst)
-        self._hints_told = False
-        self._stuck_told = False
+    rules: MomentRules = field(default_factory=MomentRules)
+    error: str | None = None
+    error_runs: int = 0
+    error_told: bool = False
+    failed_at: int | None = None
+    failed_with: str | None = None
+    idle_told: bool = False
+    hints: list[int] = field(default_factory=list)
+    hints_told: bool = False
+    stuck_told: bool = False
 
     def observe(self, fact: Fact) -> list[Moment]:
         moments: list[Moment] = []
         self._silence(fact.at_ms, moments)
         if not isinstance(fact, Tick):
             # Any action by the learner ends a silence.
-            self._failed_at = None
+            self.failed_at = None
         if isinstance(fact, RunFinished):
             self._run(fact, moments)
         elif isinstance(fact, HintRequested):
@@ -127,12 +127,12 @@ class MomentDetector:
         return moments
 
     def _silence(self, at_ms: int, out: list[Moment]) -> None:
-        if self._failed_at is None or self._idle_told:
+        if self.failed_at is None or self.idle_told:
             return
-        if at_ms - self._failed_at >= self.rules.idle_seconds * 1000:
-            self._idle_told = True
+        if at_ms - self.failed_at >= self.rules.idle_seconds * 1000:
+            self.idle_told = True
             minutes = max(1, round(self.rules.idle_seconds / 60))
-            after = f" with {self._failed_with}" if self._failed_with else ""
+            after = f" with {self.failed_with}" if self.failed_with else ""
             out.append(Moment(
                 MomentReason.IDLE,
                 f"No activity for {minutes} minute{'s' if minutes != 1 else ''} "
@@ -141,41 +141,42 @@ class MomentDetector:
 
     def _run(self, run: RunFinished, out: list[Moment]) -> None:
         if not run.failed:
-            self._error, self._error_runs, self._error_told = None, 0, False
-            self._stuck_told = False
+            self.error, self.error_runs, self.error_told = None, 0, False
+            self.stuck_told = False
             return
-        self._failed_at, self._failed_with, self._idle_told = run.at_ms, run.error, False
+        self.failed_at, self.failed_with, self.idle_told = run.at_ms, run.error, False
         key = run.error or ""
-        if self._error_runs and key == self._error:
-            self._error_runs += 1
+        if self.error_runs and key == self.error:
+            self.error_runs += 1
         else:
-            self._error, self._error_runs, self._error_told = key, 1, False
-        if self._error_runs >= self.rules.same_error_runs and not self._error_told:
-            self._error_told = True
+            self.error, self.error_runs, self.error_told = key, 1, False
+        if self.error_runs >= self.rules.same_error_runs and not self.error_told:
+            self.error_told = True
             what = f"with {run.error}" if run.error else "failing the tests without an error"
             out.append(Moment(
-                MomentReason.REPEATED_ERROR, f"{self._error_runs} runs in a row {what}."
+                MomentReason.REPEATED_ERROR, f"{self.error_runs} runs in a row {what}."
             ))
 
     def _hint(self, at_ms: int, out: list[Moment]) -> None:
         window = self.rules.hint_window_seconds * 1000
-        while self._hints and at_ms - self._hints[0] > window:
-            self._hints.popleft()
-        if not self._hints:
+        while self.hints and at_ms - self.hints[0] > window:
+            del self.hints[0]
+        if not self.hints:
             # The earlier burst is over: a new one is a new episode.
-            self._hints_told = False
-        self._hints.append(at_ms)
-        if len(self._hints) >= self.rules.hint_burst and not self._hints_told:
-            self._hints_told = True
+            self.hints_told = False
+        self.hints.append(at_ms)
+        del self.hints[:-self.rules.hint_burst]
+        if len(self.hints) >= self.rules.hint_burst and not self.hints_told:
+            self.hints_told = True
             seconds = round(self.rules.hint_window_seconds)
             out.append(Moment(
                 MomentReason.HINT_BURST,
-                f"{len(self._hints)} hints asked for within {seconds} seconds.",
+                f"{len(self.hints)} hints asked for within {seconds} seconds.",
             ))
 
     def _text(self, text: str, out: list[Moment]) -> None:
         phrase = stuck_phrase(text)
-        if phrase is None or self._stuck_told:
+        if phrase is None or self.stuck_told:
             return
-        self._stuck_told = True
+        self.stuck_told = True
         out.append(Moment(MomentReason.STUCK, f"The learner wrote “{phrase}”."))
