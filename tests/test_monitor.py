@@ -34,7 +34,9 @@ def monitored(database_url: str, tmp_path_factory: pytest.TempPathFactory
         url = stack.enter_context(redis_server(folder / "redis"))
         yield start_nodes(stack, database_url, url, folder, ("a", "b"),
                           MOMENT_IDLE_SECONDS=str(IDLE_SECONDS), MOMENT_TICK_SECONDS="0.5",
-                          MONITOR_NODE_SECONDS="0.5")
+                          MONITOR_NODE_SECONDS="0.5",
+                          # A run the tests cancel must still be running on a loaded machine.
+                          RUN_WALL_SECONDS="60")
 
 
 async def admin_client(node: RunningNode) -> Client:
