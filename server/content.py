@@ -60,6 +60,13 @@ def validate(raw: object, question_id: str | None = None, version: int | None = 
         given["id"] = question_id
     if version is not None:
         given["version"] = version
+    # The checks Question makes of the whole question, here so that the field is named.
+    for name in ("visible", "hidden"):
+        if given.get(name) == []:
+            raise ContentError(f"{name}: at least one case", name)
+    hints = given.get("hints")
+    if isinstance(hints, list) and len(hints) != 5:
+        raise ContentError("hints: exactly five, one for each level", "hints")
     try:
         question = msgspec.convert(given, Question)
     except msgspec.ValidationError as err:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import filecmp
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -13,10 +15,11 @@ import anyio
 import asyncpg
 import httpx
 import msgspec
+import pytest
 
 from server.bank import shipped_questions
 from tests.client import Account, Client, grant_roles, http_get, open_client, register
-from tests.components import RunningNode
+from tests.components import RunningNode, running_node
 from tests.test_cli import wingman
 
 RIGHT_FOR_V1 = "def answer():\n    return 1\n"
@@ -281,3 +284,38 @@ async def test_cli_export_and_import_round_trip_the_bank(node: RunningNode, data
     (first / f"{qid}.v2.json").write_text(edited.replace('"hints"', '"hint"'))
     invalid = wingman(copy, tmp_path / "data", "content", "import", str(first))
     assert invalid.returncode == 2 and f"{qid}.v2.json" in invalid.stderr
+
+
+@pytest.fixture(scope="module")
+def two_nodes(database_url: str, redis_url: str,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningNode, ...]]:
+    folder = tmp_path_factory.mktemp("content-nodes")
+    with ExitStack() as stack:
+        yield tuple(stack.enter_context(running_node(
+            database_url, folder / name, REDIS_URL=redis_url, NODE_ID=name))
+            for name in ("content-a", "content-b"))
+
+
+async def test_the_pinned_version_holds_on_another_node(two_nodes: tuple[RunningNode, ...],
+                                                        database_url: str) -> None:
+    a, b = two_nodes
+    admin = await admin_of(a, database_url)
+    # Not kept: only the session's record in Redis knows which version it is on.
+    learner = await register(a, consent=False)
+    qid = f"shared-{uuid.uuid4().hex[:8]}"
+    await call(a, "POST", "/api/admin/questions", admin, json=authored(qid, "Shared v1", 1))
+    await call(a, "POST", f"/api/admin/questions/{qid}/versions/1/publish", admin)
+    on_a = await open_client(a, learner.token)
+    sid, shown = await start(on_a, qid)
+    assert shown["version"] == 1
+
+    await call(a, "PUT", f"/api/admin/questions/{qid}", admin, json=authored(qid, "Shared v2", 2))
+    await call(a, "POST", f"/api/admin/questions/{qid}/versions/2/publish", admin)
+    await on_a.ok("session.leave", sid=sid)
+    on_b = await open_client(b, learner.token)
+    joined = await on_b.ok("session.join", sid=sid, role="learner")
+    assert joined["snapshot"]["question"]["title"] == "Shared v1"
+    assert await passes_tests(on_b, sid, RIGHT_FOR_V1)
+    # Node b learns of the publish made through node a when a session starts.
+    _, shown = await start(on_b, qid)
+    assert (shown["title"], shown["version"]) == ("Shared v2", 2)
