@@ -111,9 +111,21 @@ async def test_a_new_learner_onboards_takes_the_diagnostic_and_sees_their_progre
     await expect(page.get_by_test_id("pref-time-zone")).to_have_value("Europe/Lisbon")
     await expect(page.get_by_test_id("pref-reminder-time")).to_have_value("07:45")
 
-    # The recommended question starts a session.
+    # The recommended question starts a session; once ended, it is a past session to replay.
+    title = await page.get_by_test_id("next-title").text_content()
     await page.get_by_test_id("next-start").click()
     await expect(page.get_by_test_id("editor")).to_be_visible(timeout=15_000)
+    await expect(page.locator("#session-title")).to_have_text(title or "")
+    await page.get_by_test_id("hint-button").click()
+    await expect(page.get_by_test_id("hint-list").locator("li")).to_have_count(1)
+    await page.get_by_test_id("end-session").click()
+    await expect(page.locator("#ended-banner")).to_be_visible()
+    await page.get_by_test_id("nav-progress").click()
+    past = page.get_by_test_id("past-sessions")
+    await expect(past).to_contain_text(title or "", timeout=15_000)
+    href = await past.get_by_test_id("replay-link").first.get_attribute("href")
+    assert href is not None and href.startswith("#/replay/")
+    await page.screenshot(path=str(artifacts / "progress-past-session.png"), full_page=True)
     assert errors == []
 
 

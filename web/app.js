@@ -127,8 +127,14 @@ const session = new SessionController({
   editor,
   me: () => storedUser(),
   toast,
-  onLeave: () => showHome(),
+  // Left through the session's own buttons (home), or through the page links (that page).
+  onLeave: () => {
+    const to = leavingTo;
+    leavingTo = null;
+    (PAGES[to] || showHome)();
+  },
 });
+let leavingTo = null;
 
 $('#reconnect').addEventListener('click', () => socket.reconnectNow());
 
@@ -774,11 +780,16 @@ window.addEventListener('hashchange', () => {
   const page = PAGES[location.hash];
   if (page && storedUser() && currentView !== 'login') page();
 });
-$('#nav-home').addEventListener('click', (e) => {
-  e.preventDefault();
-  if (session.sid) session.detach();
-  go('#/');
-});
+// The page links: from a session, leave it (saving the code) on the way.
+for (const [id, hash] of [['#nav-home', '#/'], ['#nav-progress', '#/progress']]) {
+  $(id).addEventListener('click', (e) => {
+    e.preventDefault();
+    if (!session.sid) return go(hash);
+    if (location.hash !== hash) history.pushState(null, '', hash);
+    leavingTo = hash;
+    session.leave();
+  });
+}
 $('#start-onboarding').addEventListener('click', () => go('#/onboarding'));
 
 /** The welcome card on the home page, for a learner who has not set up their path yet. */
