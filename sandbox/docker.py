@@ -91,7 +91,12 @@ class ContainerPool:
                          for lang in LANGUAGES}
         self._ready: dict[str, list[Warm]] = {lang: [] for lang in LANGUAGES}
         self._starting: dict[str, int] = dict.fromkeys(LANGUAGES, 0)
+        # Runs that found no started container of their language and waited for one.
+        self.misses: dict[str, int] = dict.fromkeys(LANGUAGES, 0)
         self.closed = False
+
+    def ready(self, language: str) -> int:
+        return len(self._ready[language])
 
     async def start(self, language: str) -> Warm:
         """A new container, attached before it starts so no byte of its output is missed."""
@@ -109,7 +114,10 @@ class ContainerPool:
 
     async def take(self, language: str) -> Warm:
         ready = self._ready[language]
-        return ready.pop() if ready else await self.start(language)
+        if ready:
+            return ready.pop()
+        self.misses[language] += 1
+        return await self.start(language)
 
     async def refill(self, language: str) -> None:
         while not self.closed and len(self._ready[language]) + self._starting[language] < self.size:

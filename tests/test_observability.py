@@ -146,6 +146,11 @@ async def test_a_sandbox_run_is_counted_and_timed(observed: RunningNode) -> None
                    if s.name.endswith("_count"))
 
     assert waits(after) - waits(before) == 1
+    backends = {s.labels["backend"] for f in runs for s in f.samples}
+    if backends == {"docker"}:
+        assert any(f.name == "wingman_sandbox_pool_ready" and
+                   {s.labels["language"] for s in f.samples} == {"python", "javascript"}
+                   for f in text_string_to_metric_families(after))
 
 
 async def test_log_lines_are_json_with_ids_and_no_personal_data(observed: RunningNode) -> None:
