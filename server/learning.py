@@ -391,5 +391,26 @@ class LearningService:
         row = await self.store.update_diagnostic(row.id, answers, None, None)
         return await self._advance(learner, row)
 
+    async def export(self, learner: str) -> dict[str, Any]:
+        """All learning data kept about a learner, for their copy of it (no vectors: they are
+        derived from the text given here)."""
+        reviews = [{"question_id": r.question_id, "scheduler": r.scheduler,
+                    "due_at": r.due.isoformat(), "last_review": _iso(r.last_review),
+                    "interval_days": r.interval_days, "reviews": r.reviews, "lapses": r.lapses,
+                    "ease": r.ease, "streak": r.streak, "stability": r.stability,
+                    "difficulty": r.difficulty, "last_rating": r.last_rating}
+                   for r in await self.store.reviews(learner)]
+        mastery = [{"tag": s.tag, "level": s.level, "spread": s.spread, "seen": _iso(s.seen),
+                    "evidence": s.evidence} for s in await self.store.skills(learner)]
+        diagnostics = [{"id": d.id, "length": d.length, "languages": d.languages,
+                        "answers": d.answers, "started_at": d.started_at.isoformat(),
+                        "finished_at": _iso(d.finished_at), "reason": d.reason}
+                       for d in await self.store.diagnostics(learner)]
+        mistakes = [{"sid": m.sid, "question_id": m.question_id, "kind": m.kind,
+                     "summary": m.summary, "created_at": m.created_at.isoformat()}
+                    for m in await self.vectors.mistakes_of(learner)]
+        return {"reviews": reviews, "mastery": mastery, "diagnostics": diagnostics,
+                "mistakes": mistakes}
+
     async def forget(self, learner: str) -> None:
         await self.store.forget(learner)

@@ -95,7 +95,8 @@ async def export(request: Request, who: Identity, node: Node) -> Response:
                  for day, at, due in await node.profiles.reminders_of(who.user)]
     return JSONResponse({"account": _account(user), "profile": profile, "sessions": sessions,
                          "sign_ins": sign_ins, "notifications": notices,
-                         "reminders": reminders},
+                         "reminders": reminders,
+                         "learning": await node.learning.export(who.user)},
                         headers={"Content-Disposition": 'attachment; filename="wingman.json"'})
 
 

@@ -152,6 +152,12 @@ class LearningStore:
             uuid.UUID(learner))
         return _diagnostic(row) if row else None
 
+    async def diagnostics(self, learner: str) -> list[DiagnosticRow]:
+        rows = await self._pool.fetch(
+            "SELECT * FROM diagnostics WHERE learner_id = $1 ORDER BY started_at",
+            uuid.UUID(learner))
+        return [_diagnostic(r) for r in rows]
+
     async def last_diagnostic(self, learner: str) -> DiagnosticRow | None:
         row = await self._pool.fetchrow(
             "SELECT * FROM diagnostics WHERE learner_id = $1 ORDER BY started_at DESC LIMIT 1",

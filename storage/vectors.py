@@ -112,6 +112,10 @@ class VectorStore:
         return [PastMistake(str(r["sid"]), r["question_id"], r["kind"], r["summary"],
                             r["created_at"], float(r["similarity"])) for r in rows]
 
-    async def count_mistakes(self, learner: str) -> int:
-        return int(await self._pool.fetchval(
-            "SELECT count(*) FROM mistakes WHERE learner_id = $1", uuid.UUID(learner)))
+    async def mistakes_of(self, learner: str) -> list[PastMistake]:
+        """A learner's remembered mistakes, oldest first (similarity 1: not a search)."""
+        rows = await self._pool.fetch(
+            "SELECT sid, question_id, kind, summary, created_at FROM mistakes"
+            " WHERE learner_id = $1 ORDER BY created_at, id", uuid.UUID(learner))
+        return [PastMistake(str(r["sid"]), r["question_id"], r["kind"], r["summary"],
+                            r["created_at"], 1.0) for r in rows]

@@ -218,9 +218,16 @@ async def test_withdrawing_consent_erases_learning_data(node: RunningNode,
     await client.close()
     await api(node, "POST", "/api/diagnostic", account.token)
     kept = await _rows(database_url, account.user)
+    exported = (await api(node, "GET", "/api/me/export", account.token)).json()["learning"]
+    assert [r["question_id"] for r in exported["reviews"]] == ["two-sum"]
+    assert {m["tag"] for m in exported["mastery"]} == set(BANK["two-sum"].tags)
+    assert [m["kind"] for m in exported["mistakes"]] == ["KeyError"]
+    assert len(exported["diagnostics"]) == 1
     assert all(kept[t] >= 1 for t in ("review_items", "mastery", "mistakes", "diagnostics"))
     changed = await api(node, "PATCH", "/api/me", account.token, {"consent": False})
     assert changed.status_code == 200
+    exported = (await api(node, "GET", "/api/me/export", account.token)).json()["learning"]
+    assert exported["reviews"] == [] and exported["mistakes"] == []
     assert await _rows(database_url, account.user) == dict.fromkeys(kept, 0)
 
 
