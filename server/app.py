@@ -79,8 +79,14 @@ def create_app(settings: Settings, web: Path = WEB) -> Starlette:
     async def index(request: Request) -> Response:
         return FileResponse(web / "index.html")
 
+    async def observe(request: Request) -> Response:
+        """The mentor's and the admin's pages (one page, two homes)."""
+        return FileResponse(web / "observe.html")
+
     routes = [
         Route("/", index),
+        Route("/mentor", observe),
+        Route("/monitor", observe),
         Route("/metrics", metrics.endpoint),
         WebSocketRoute("/ws", ws.endpoint),
         *accounts.routes,

@@ -21,6 +21,7 @@ import { AccountPanel, sentence } from './js/account.js';
 import { TokenKeeper } from './js/auth.js';
 import { WingmanSocket } from './js/socket.js';
 import { SessionController } from './js/session.js';
+import { InvitePanel } from './js/invites.js';
 import { createEditor } from './js/editor.js';
 import { h, $, clear } from './js/dom.js';
 import { difficultyBadge, tagList } from './js/question.js';
@@ -135,6 +136,9 @@ const session = new SessionController({
   },
 });
 let leavingTo = null;
+
+// The learner invites mentors to the open session.
+new InvitePanel({ socket, sid: () => session.sid, ended: () => session.ended });
 
 $('#reconnect').addEventListener('click', () => socket.reconnectNow());
 

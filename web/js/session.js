@@ -20,6 +20,7 @@ import { RunsView } from './runs.js';
 import { TutorView } from './tutor.js';
 import { renderStatement } from './question.js';
 import { humanize } from './format.js';
+import { auditText } from './notices.js';
 
 const CONNECTION_ERRORS = new Set(['disconnected', 'closed', 'offline']);
 
@@ -82,7 +83,7 @@ export class SessionController {
     });
     this.sync = new CodeSync(
       editor,
-      (code) => (this.sid && !this.ended && this.socket.ready ? this.socket.request('code.update', { sid: this.sid, code }) : null),
+      (code) => (this.sid && !this.ended && this.socket.ready ? this.socket.request('code.update', { sid: this.sid, code, cursor: this._cursor() }) : null),
       (err) => this.toast(`Your code couldn't be saved: ${err.message}`),
     );
 
@@ -244,7 +245,11 @@ export class SessionController {
         this.tutor.addHint(d);
         break;
       case 'mentor.note':
-        if (!d.private) this.tutor.note(d.text, this._label(ev.by, 'Mentor'));
+        // A private note reaches us whole when it is for us; others see it redacted.
+        if (!d.redacted) this.tutor.note(d.text, this._label(ev.by, 'Mentor'), { private: !!d.private });
+        break;
+      case 'audit':
+        this.tutor.notice(auditText(d));
         break;
       case 'moment.detected':
         // For mentors' dashboards; the learner view deliberately stays quiet.
@@ -453,6 +458,12 @@ export class SessionController {
     clear(this.el.presence).append(
       ...others.map((p) => h('span', { class: `presence-chip role-${p.role}`, title: `${p.name} (${p.role})` }, `${p.name || 'Someone'} · ${p.role}`)),
     );
+  }
+
+  /** Where the learner's cursor is, for those watching ({line, ch}, as CodeMirror counts). */
+  _cursor() {
+    const { line, ch } = this.editor.getCursor();
+    return { line, ch };
   }
 
   _isMe(userId) {

@@ -62,18 +62,20 @@ export class WingmanSocket {
    * @param {() => boolean} [o.canConnect]  whether there is a login to connect with (for reconnectNow)
    * @param {(event: object) => void} o.onEvent        every {"type":"event"} frame
    * @param {(data: object) => void} [o.onNotification] every {"type":"notification"} frame's data
+   * @param {(frame: object) => void} [o.onFrame]      every other frame (monitor)
    * @param {(status: string, detail?: object) => void} [o.onStatus]
    * @param {() => Promise<void>} [o.onReady]          after auth, before queued requests flush
    * @param {(err: RequestError) => void} [o.onAuthFailed]  bad token / 4401: go to login
    * @param {(reason: string) => void} [o.onForbidden] 4403
    * @param {string} [o.url]
    */
-  constructor({ getToken, refreshToken, canConnect, onEvent, onNotification, onStatus, onReady, onAuthFailed, onForbidden, url }) {
+  constructor({ getToken, refreshToken, canConnect, onEvent, onNotification, onFrame, onStatus, onReady, onAuthFailed, onForbidden, url }) {
     this.getToken = getToken;
     this.refreshToken = refreshToken || getToken;
     this.canConnect = canConnect || (() => true);
     this.onEvent = onEvent;
     this.onNotification = onNotification;
+    this.onFrame = onFrame || ((msg) => console.debug('unhandled frame', msg));
     this.onStatus = onStatus || (() => {});
     this.onReady = onReady || (async () => {});
     this.onAuthFailed = onAuthFailed || (() => {});
@@ -338,7 +340,11 @@ export class WingmanSocket {
         console.error('notification handler failed', err, msg);
       }
     } else {
-      console.debug('unhandled frame', msg);
+      try {
+        this.onFrame(msg);
+      } catch (err) {
+        console.error('frame handler failed', err, msg);
+      }
     }
   }
 

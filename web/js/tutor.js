@@ -93,9 +93,14 @@ export class TutorView {
     if (!turn.text.data) turn.replyEl.classList.add('empty');
   }
 
-  /** A mentor's (non-private) note, shown inline in the conversation. */
-  note(text, from = 'Mentor') {
-    this._line('note', `${from}: `, text);
+  /** A mentor's note, shown inline in the conversation; a private one looks different. */
+  note(text, from = 'Mentor', { private: only = false } = {}) {
+    this._line(only ? 'note private' : 'note', only ? `${from} (private note): ` : `${from}: `, text);
+  }
+
+  /** Something an admin did to the session, or another notice everyone in it should see. */
+  notice(text) {
+    this._line('audit', '', text);
   }
 
   /** A local error/status line (e.g. "couldn't send your question"). */
@@ -106,7 +111,7 @@ export class TutorView {
   _line(cls, label, text) {
     const stick = nearBottom(this.log);
     this.log.querySelector('.tutor-intro')?.remove();
-    this.log.append(h('div', { class: cls, role: cls === 'system' ? 'alert' : null }, label ? h('strong', {}, label) : null, text));
+    this.log.append(h('div', { class: cls, role: cls === 'system' ? 'alert' : cls === 'audit' ? 'status' : null, dataset: { kind: cls.split(' ')[0] } }, label ? h('strong', {}, label) : null, text));
     if (stick) scrollToBottom(this.log);
   }
 
