@@ -212,8 +212,7 @@ class LearningService:
         now = datetime.now(UTC)
         outcome = outcome_of(state, question, (now - started_at).total_seconds())
         if outcome is None:
-            await self.store.grade_session(sid, False, None)
-            return None
+            return None  # opened and left: neither passed nor failed, nothing to review
         rating = grade(outcome)
         known = await self.store.review(learner, question.id)
         item = _item(known) if known is not None else new_item(question.id, now)

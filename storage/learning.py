@@ -121,7 +121,7 @@ class LearningStore:
             [(uuid.UUID(learner), s.tag, s.level, s.spread, s.seen, s.evidence) for s in skills])
 
     # Sessions and their grades.
-    async def grade_session(self, sid: str, passed: bool, rating: int | None) -> None:
+    async def grade_session(self, sid: str, passed: bool | None, rating: int | None) -> None:
         await self._pool.execute("UPDATE sessions SET passed = $2, rating = $3 WHERE sid = $1",
                                  uuid.UUID(sid), passed, rating)
 

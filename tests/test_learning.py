@@ -277,3 +277,14 @@ async def test_a_deployment_can_choose_sm2(database_url: str, tmp_path: Path) ->
     [item] = reviews["reviews"]
     # SM-2: one day after the first successful review.
     assert item["scheduler"] == "sm2" and item["interval_days"] == 1 and "recall" not in item
+
+
+async def test_a_question_opened_and_left_is_not_a_review_item(node: RunningNode) -> None:
+    account = await register(node)
+    client, sid, _ = await session(node, account, "two-sum")
+    await client.ok("session.end", sid=sid)
+    await client.close()
+    progress = (await api(node, "GET", "/api/me/progress", account.token)).json()
+    assert progress["mastery"] == [] and progress["due"] == []
+    assert [(s["sid"], s["passed"]) for s in progress["sessions"]] == [(sid, None)]
+    assert (await api(node, "GET", "/api/me/reviews", account.token)).json()["reviews"] == []
