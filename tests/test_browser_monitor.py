@@ -153,8 +153,13 @@ async def test_mentor_and_admin_watch_a_learner_live_across_two_nodes(
         "href", f"/#/replay/{sid}")
     await learner.screenshot(path=str(artifacts / "learner-ended.png"), full_page=True)
 
-    # Off the monitor.
+    # Off the monitor, into the ended ones with their replay; the mentor's list has it too.
     await admin.get_by_role("button", name="← Back").click()
     await expect(admin.locator(f'[data-testid="session-row"][data-sid="{sid}"]')).to_have_count(
         0, timeout=WAIT)
+    await expect(admin.locator(f'[data-testid="ended-row"][data-sid="{sid}"]').get_by_test_id(
+        "replay-session")).to_have_attribute("href", f"/#/replay/{sid}")
+    await mentor.get_by_role("button", name="← Back").click()
+    await expect(mentor.locator(f'[data-testid="mentor-session"][data-sid="{sid}"]').get_by_test_id(
+        "replay-session")).to_be_visible(timeout=WAIT)
     assert not errors, errors

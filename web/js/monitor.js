@@ -25,6 +25,8 @@ const SORTS = {
 
 // A moment is shown as new (flashing) for this long after it arrives.
 const FRESH_MS = 15_000;
+// Sessions that ended while the page was open stay listed (with their replay) up to this many.
+const ENDED_KEPT = 20;
 
 export class MonitorPage {
   /**
@@ -42,6 +44,7 @@ export class MonitorPage {
     this.sessions = new Map();
     this.nodes = new Map();
     this.fresh = new Map(); // sid → when its newest moment arrived
+    this.ended = new Map(); // sid → {session, at}: ended while this page was open
     this.sort = { key: 'duration', dir: 1 };
     this.el = {
       rows: $('#sessions'),
@@ -51,6 +54,8 @@ export class MonitorPage {
       text: $('#filter-text'),
       node: $('#filter-node'),
       moments: $('#filter-moments'),
+      endedCard: $('#ended-card'),
+      endedList: $('#ended-sessions'),
     };
     for (const button of document.querySelectorAll('button.sort')) {
       button.addEventListener('click', () => {
@@ -83,10 +88,10 @@ export class MonitorPage {
     if (msg.op === 'upsert' && msg.session?.sid) {
       const before = this.sessions.get(msg.session.sid);
       if ((msg.session.moments || []).length > (before?.moments || []).length) this.fresh.set(msg.session.sid, Date.now());
-      if (msg.session.ended) this.sessions.delete(msg.session.sid);
+      if (msg.session.ended) this._ended(msg.session.sid);
       else this.sessions.set(msg.session.sid, msg.session);
     } else if (msg.op === 'remove' && msg.session?.sid) {
-      this.sessions.delete(msg.session.sid);
+      this._ended(msg.session.sid);
     } else if (msg.op === 'node' && msg.node?.id) {
       this.nodes.set(msg.node.id, msg.node);
     } else {
@@ -95,8 +100,18 @@ export class MonitorPage {
     if (this.active) this.render();
   }
 
+  _ended(sid) {
+    const session = this.sessions.get(sid);
+    this.sessions.delete(sid);
+    if (!session) return;
+    this.ended.delete(sid);
+    this.ended.set(sid, { session, at: Date.now() });
+    while (this.ended.size > ENDED_KEPT) this.ended.delete(this.ended.keys().next().value);
+  }
+
   render() {
     this._renderNodes();
+    this._renderEnded();
     const rows = this._visible();
     clear(this.el.rows).append(...rows.map((s) => this._row(s)));
     this.el.empty.hidden = rows.length > 0;
@@ -145,6 +160,22 @@ export class MonitorPage {
         moments.length > 1 ? h('span', { class: 'muted' }, ` +${moments.length - 1}`) : '',
       ),
       h('td', {}, h('button', { type: 'button', class: 'secondary', 'data-testid': 'open-session', onclick: () => this.onOpen(s.sid) }, 'Open')),
+    );
+  }
+
+  _renderEnded() {
+    const ended = [...this.ended.values()].reverse();
+    this.el.endedCard.hidden = ended.length === 0;
+    clear(this.el.endedList).append(
+      ...ended.map(({ session: s, at }) =>
+        h(
+          'li',
+          { class: 'mentor-item', 'data-testid': 'ended-row', dataset: { sid: s.sid } },
+          h('span', { class: 'mi-title' }, `${s.learner?.name || 'Learner'} · ${s.question?.title || s.question?.id || ''}`),
+          h('span', { class: 'mi-meta' }, h('span', {}, `ran ${formatAge(at - (s.started_ms || at))}`), h('span', {}, `${s.runs || 0} runs`), h('span', {}, `hint level ${s.hint_level || 0}/5`), ...(s.moments || []).slice(-3).map((m) => h('span', { class: 'moment-chip' }, humanize(m.reason)))),
+          h('span', { class: 'mi-actions' }, h('a', { class: 'button-link', href: `/#/replay/${encodeURIComponent(s.sid)}`, 'data-testid': 'replay-session' }, 'Replay')),
+        ),
+      ),
     );
   }
 
