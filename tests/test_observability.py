@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client.parser import text_string_to_metric_families
@@ -184,6 +185,21 @@ async def test_log_lines_are_json_with_ids_and_no_personal_data(observed: Runnin
     assert access and all(line.get("request_id") for line in access)
     for secret in (learner.email, learner.token, learner.password, NAME, "zanzibar-quokka"):
         assert secret not in text
+
+
+async def test_http_answers_carry_the_request_id_of_their_log_lines(
+        observed: RunningNode) -> None:
+    async with httpx.AsyncClient(base_url=observed.url) as http:
+        mine = await http.get("/healthz", headers={"X-Request-ID": "lb-7f3a9c"})
+        assert mine.headers["x-request-id"] == "lb-7f3a9c"
+        hostile = await http.get("/healthz", headers={"X-Request-ID": 'x" injected=1'})
+        made = hostile.headers["x-request-id"]
+        assert made != 'x" injected=1' and len(made) == 32
+    await anyio.sleep(0.5)
+    lines = [json.loads(raw) for raw in observed.log.read_text().splitlines()
+             if raw.startswith("{")]
+    assert any(line.get("request_id") == "lb-7f3a9c" and "/healthz" in line["event"]
+               for line in lines)
 
 
 async def test_readyz_and_the_drain_on_sigterm(database_url: str, tmp_path: Path) -> None:
