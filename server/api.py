@@ -80,7 +80,12 @@ async def trace(request: Request, who: Identity, node: Node) -> Response:
     record = await node.sessions.get(sid)
     if record is None:
         return error(404, ErrorCode.NOT_FOUND, "no stored trace for this session")
-    if not allowed(who, Action.READ_TRACE, SessionFacts(record.learner)):
+    facts = SessionFacts(record.learner)
+    if not allowed(who, Action.READ_TRACE, facts) and await node.invites.accepted(
+            record.sid, who.user) is not None:
+        # A mentor the learner invited (and who accepted) may play the session back.
+        facts = SessionFacts(record.learner, frozenset({who.user}))
+    if not allowed(who, Action.READ_TRACE, facts):
         return error(403, ErrorCode.FORBIDDEN, "you may not read this session")
     try:
         after = min(max(int(request.query_params.get("after", "0")), 0), 2**62)
@@ -92,7 +97,12 @@ async def trace(request: Request, who: Identity, node: Node) -> Response:
         if event.get("private_to") not in (None, who.user) and event["by"]["user"] != who.user:
             event["data"] = {"redacted": True}
     following = events[-1]["seq"] if len(events) == limit else None
-    return JSONResponse({"sid": sid, "events": events, "next_after": following})
+    question = node.bank.get(record.question_id)
+    return JSONResponse({"sid": sid, "question_id": record.question_id,
+                         "title": question.title if question else record.question_id,
+                         "started_at": record.created_at.isoformat(),
+                         "ended_at": record.ended_at.isoformat() if record.ended_at else None,
+                         "events": events, "next_after": following})
 
 
 async def healthz(request: Request) -> Response:

@@ -1,14 +1,15 @@
 """The `wingman` command: serve a node, migrate, add users, re-seal personal data, move the
-question bank as files."""
+question bank as files, run the trace retention job."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from server.settings import Settings
@@ -178,6 +179,27 @@ async def _set_roles(settings: Settings, email: str, roles: list[str]) -> int:
     return 0
 
 
+async def _retention(settings: Settings, now: datetime | None) -> int:
+    """One run of the trace retention job, as cron would run it; prints what it removed."""
+    from server.node import open_retention, prepare_database, run_retention
+    from server.pii_keys import load_sealer
+
+    pool = await prepare_database(settings, load_sealer(settings))
+    try:
+        report = await run_retention(open_retention(settings, pool), now or datetime.now(UTC))
+    finally:
+        await pool.close()
+    print(json.dumps(report, indent=2))
+    if not report["ran"]:
+        print("another node is running the retention job; nothing done", file=sys.stderr)
+    return 0
+
+
+def _instant(value: str) -> datetime:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _rotate_signing(settings: Settings) -> int:
     """Laptop keys are rotated in place; configured ones are printed for the secret store."""
     from server.tokens import load_signing_keys, save_signing_keys
@@ -247,6 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     build = sandbox_commands.add_parser(
         "build-image", help="build the runner image from Debian packages (needs root)")
     build.add_argument("--rebuild", action="store_true", help="debootstrap the base again")
+    retention = commands.add_parser("retention", help="the trace retention job")
+    retention_commands = retention.add_subparsers(dest="retention_command", required=True)
+    retention_run = retention_commands.add_parser(
+        "run", help="make the week ahead's partitions, drop expired ones, erase what was "
+        "withdrawn; one node at a time")
+    retention_run.add_argument("--now", type=_instant,
+                               help="the job's clock (ISO 8601, UTC unless said); default: now")
     args = parser.parse_args(argv)
 
     overrides = {k: v for k, v in {"host": getattr(args, "host", None),
@@ -263,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "content":
         return asyncio.run(_content(settings, args.content_command, args.folder,
                                     getattr(args, "publish", False)))
+    if args.command == "retention":
+        return asyncio.run(_retention(settings, args.now))
     if args.command == "sandbox":
         return asyncio.run(_build_image(settings, args.rebuild))
     if args.command == "keys" and args.keys_command == "rotate-signing":

@@ -194,6 +194,30 @@ def watch_node(node: Node) -> Callable[[], None]:
     REGISTRY.register(collector)
     return lambda: REGISTRY.unregister(collector)
 
+# The durable trace write path (server/trace_streams.py, storage/trace.py) and retention.
+TRACE_LAG = Gauge("wingman_trace_lag_events",
+                  "Trace events not yet trimmed from a Redis trace stream (or queued in process)",
+                  ["stream"], registry=REGISTRY)
+TRACE_BATCH = Histogram("wingman_trace_batch_events", "Events in one batch written to Postgres",
+                        registry=REGISTRY, buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000))
+TRACE_WRITTEN = Counter("wingman_trace_events_written", "Trace events written to Postgres",
+                        registry=REGISTRY)
+TRACE_DEAD_LETTERS = Counter("wingman_trace_dead_letters",
+                             "Trace events set aside in trace_dead_letters, by error",
+                             ["reason"], registry=REGISTRY)
+TRACE_REFUSED = Counter("wingman_trace_refused",
+                        "Events refused as unavailable because the trace backlog was at its bound",
+                        registry=REGISTRY)
+RETENTION_RUNS = Counter("wingman_trace_retention_runs",
+                         "Retention job runs, by outcome (done, skipped: another node holds it)",
+                         ["outcome"], registry=REGISTRY)
+RETENTION_PARTITIONS = Counter("wingman_trace_retention_partitions_dropped",
+                               "Daily trace partitions dropped by the retention job",
+                               registry=REGISTRY)
+RETENTION_EVENTS = Counter("wingman_trace_retention_events_removed",
+                           "Trace events removed by the retention job (expired or erased)",
+                           registry=REGISTRY)
+
 
 def _bound(read: Callable[[str], float], language: str) -> Callable[[], float]:
     return lambda: read(language)

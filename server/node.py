@@ -8,7 +8,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anyio
 import msgspec
@@ -20,6 +21,7 @@ from realtime.bus_redis import RedisBus
 from realtime.envelope import SYSTEM, Event
 from realtime.hub import SessionHub, StoredSession
 from realtime.idempotency import ReplyCache
+from realtime.keys import trace_stream_names
 from realtime.monitor import LocalBoard, MonitorBoard
 from realtime.monitor_redis import RedisBoard
 from realtime.presence import LocalPresence, Presence
@@ -32,7 +34,7 @@ from realtime.roster import Roster
 from realtime.state import SessionState
 from sandbox import Limits, Sandbox, open_process_sandbox
 from sandbox.docker import EngineUnavailable, open_docker_sandbox
-from server import tracing
+from server import metrics, tracing
 from server.bank import QuestionBank, shipped_questions
 from server.clock import clock_for
 from server.embedders import open_embedder
@@ -47,6 +49,7 @@ from server.reminders import ReminderJob, StoredDueReviews
 from server.runs import RunService
 from server.settings import SandboxBackend, Settings
 from server.tokens import TokenIssuer, load_signing_keys
+from server.trace_streams import StreamTraceWriter, WriterObserver, event_row
 from server.tutoring import TutorService
 from storage.db import Pool, open_pool, resolve_url
 from storage.email_tokens import EmailTokenStore
@@ -60,9 +63,10 @@ from storage.profiles import ProfileStore
 from storage.questions import QuestionStore
 from storage.refresh import RefreshTokenStore
 from storage.resealing import seal_plaintext
+from storage.retention import TraceRetention
 from storage.revocations import Revocations
 from storage.sessions import SessionStore
-from storage.trace import TraceReader, TraceRow, TraceWriter
+from storage.trace import TraceReader, TraceStore, TraceWriter, Written
 from storage.users import UserStore
 from tutor.moments import MomentRules
 from tutor.scheduling import scheduler_named
@@ -71,22 +75,44 @@ log = logging.getLogger("wingman.node")
 
 
 class EventTrace:
-    """The hub's trace sink: session events as rows for the batched writer."""
+    """The hub's trace sink without Redis: session events as rows for the in-process writer."""
 
     def __init__(self, writer: TraceWriter) -> None:
         self._writer = writer
 
     def has_room(self) -> bool:
-        return self._writer.has_room()
+        if self._writer.has_room():
+            return True
+        metrics.TRACE_REFUSED.inc()
+        _log_backlog(f"{self._writer.lag} events queued for Postgres")
+        return False
 
     def offer(self, event: Event) -> bool:
-        data = event.data
-        if "name" in data:
-            # Names are personal data kept sealed in `users`; the trace keeps the user id only.
-            data = {k: v for k, v in data.items() if k != "name"}
-        return self._writer.add(TraceRow(event.sid, event.seq, event.epoch, event.ts, event.kind,
-                                         event.by.user, event.by.role.value, data,
-                                         event.private_to))
+        return self._writer.add(event_row(event))
+
+
+class StreamedTrace:
+    """The hub's trace sink with Redis: the bus's publish script appends kept events to their
+    trace stream itself, and refuses them (unavailable) when the stream is at its bound."""
+
+    def has_room(self) -> bool:
+        return True
+
+    def offer(self, event: Event) -> bool:
+        return True
+
+
+_backlog_logged = 0.0
+
+
+def _log_backlog(what: str) -> None:
+    """A full trace backlog refuses events by the thousand; say so every few seconds only."""
+    global _backlog_logged
+    now = time.monotonic()
+    if now - _backlog_logged >= 5.0:
+        _backlog_logged = now
+        log.error("trace backlog at its bound (%s): events are refused as unavailable until "
+                  "the writers catch up with Postgres", what)
 
 
 class StoredSessions:
@@ -232,8 +258,11 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
         pool, users, bank.questions, open_embedder(settings.embedder),
         scheduler_named(settings.review_scheduler), settings.diagnostic_length,
         settings.retrieval_lesson_similarity, settings.retrieval_mistake_similarity)
-    writer = TraceWriter(pool, settings.trace_batch, settings.trace_flush_seconds,
+    store = TraceStore(pool)
+    store.on_set_aside = lambda reason: metrics.TRACE_DEAD_LETTERS.labels(reason).inc()
+    writer = TraceWriter(store, settings.trace_batch, settings.trace_flush_seconds,
                          settings.trace_queue_events)
+    writer.on_batch = _count_batch
 
     tokens = TokenIssuer(load_signing_keys(settings.jwt_keys, settings.data_path("jwt-keys.json")),
                          settings.jwt_issuer, settings.jwt_audience, settings.access_token_seconds)
@@ -253,9 +282,19 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
     presence: Presence
     registry: NodeRegistry | None = None
     board: MonitorBoard = RedisBoard(redis) if redis is not None else LocalBoard()
+    stream_writer: StreamTraceWriter | None = None
     if redis is not None:
         bus = RedisBus(redis, settings.node_id, settings.history_events,
-                       settings.history_lifetime_seconds, settings.trace_streams)
+                       settings.history_lifetime_seconds, settings.trace_streams,
+                       settings.trace_stream_bound)
+        bus.on_trace_full = _trace_stream_full
+        if settings.trace_writer:
+            stream_writer = StreamTraceWriter(
+                redis, store, settings.node_id, trace_stream_names(settings.trace_streams),
+                settings.trace_batch, settings.trace_flush_seconds,
+                settings.trace_claim_idle_seconds, settings.trace_writer_tasks,
+                WriterObserver(_count_batch,
+                               lambda stream, n: metrics.TRACE_LAG.labels(stream).set(n)))
         presence = RedisPresence(redis, settings.node_id, settings.node_ttl_seconds,
                                  settings.history_lifetime_seconds, settings.trace_streams)
         registry = NodeRegistry(redis, settings.node_id, settings.node_ttl_seconds)
@@ -263,7 +302,8 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
         bus, presence = InProcessBus(settings.history_events, settings.node_id), LocalPresence()
     try:
         async with open_mail(settings) as mail, anyio.create_task_group() as tasks:
-            hub = SessionHub(bus, presence, EventTrace(writer), StoredSessions(sessions, traces),
+            sink = StreamedTrace() if redis is not None else EventTrace(writer)
+            hub = SessionHub(bus, presence, sink, StoredSessions(sessions, traces),
                              bank.pinned_for_learner, tasks, settings.snapshot_every,
                              settings.max_observers, holds=_holder(registry),
                              traced=tracing.enabled(),
@@ -297,7 +337,13 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                 tasks.start_soon(_cluster_duties, node, presence)
             else:
                 bus.on_control = node.runs.on_control
-            tasks.start_soon(writer.run)
+            if redis is None:
+                metrics.TRACE_LAG.labels("queue").set_function(lambda: writer.lag)
+                tasks.start_soon(writer.run)
+            elif stream_writer is not None:
+                tasks.start_soon(stream_writer.run)
+            if settings.trace_retention_interval_seconds > 0:
+                tasks.start_soon(_retention_schedule, settings, pool)
             tasks.start_soon(index_content, learning)
             tasks.start_soon(_end_idle_sessions, node)
             tasks.start_soon(revocations.listen, lambda user: roster.sign_out(
@@ -333,6 +379,47 @@ def _moment_rules(settings: Settings) -> MomentRules:
                        idle_seconds=settings.moment_idle_seconds,
                        hint_burst=settings.moment_hint_burst,
                        hint_window_seconds=settings.moment_hint_window_seconds)
+
+
+def _count_batch(written: Written) -> None:
+    metrics.TRACE_BATCH.observe(written.rows + written.set_aside)
+    metrics.TRACE_WRITTEN.inc(written.rows)
+
+
+def _trace_stream_full(sid: str) -> None:
+    metrics.TRACE_REFUSED.inc()
+    _log_backlog(f"the trace stream of session {sid}")
+
+
+def open_retention(settings: Settings, pool: Pool) -> TraceRetention:
+    return TraceRetention(pool, settings.trace_retention_days,
+                          settings.trace_partitions_ahead_days,
+                          settings.trace_retention_lock_timeout_seconds, settings.node_id)
+
+
+async def run_retention(retention: TraceRetention, now: datetime) -> dict[str, Any]:
+    """One run of the retention job, counted; what it did (or that another node was at it)."""
+    report = await retention.run(now)
+    metrics.RETENTION_RUNS.labels("done" if report.ran else "skipped").inc()
+    metrics.RETENTION_PARTITIONS.inc(len(report.dropped))
+    metrics.RETENTION_EVENTS.inc(report.events_removed)
+    if report.ran:
+        log.info("trace retention as of %s: %s", report.as_of, report.to_dict())
+    return report.to_dict()
+
+
+async def _retention_schedule(settings: Settings, pool: Pool) -> None:
+    """The retention job inside the server: soon after start (so the week ahead has its
+    partitions), then every interval; the advisory lock lets one node at a time do it."""
+    retention = open_retention(settings, pool)
+    await anyio.sleep(min(5.0, settings.trace_retention_interval_seconds))
+    while True:
+        try:
+            await run_retention(retention, datetime.now(UTC))
+        except Exception:
+            metrics.RETENTION_RUNS.labels("failed").inc()
+            log.exception("trace retention run failed; trying again next time")
+        await anyio.sleep(settings.trace_retention_interval_seconds)
 
 
 def _holder(registry: NodeRegistry | None) -> Callable[[str, bool], Awaitable[None]] | None:

@@ -138,6 +138,7 @@ class Settings(BaseSettings):
     trace_streams: int = 16
     trace_batch: int = 500
     trace_flush_seconds: float = 0.1
+    # Without Redis: events a node queues for Postgres at most before refusing new ones.
     trace_queue_events: int = 200_000
     # Complex moments (tutor/moments.py): the same error this many runs in a row; no activity
     # this long after a failing run; this many hints within the window. Silence is checked
@@ -152,6 +153,22 @@ class Settings(BaseSettings):
     monitor_interval_seconds: float = 0.3
     monitor_node_seconds: float = 2.0
     monitor_refresh_seconds: float = 10.0
+    # With Redis: entries a trace stream holds at most (written or not) before publishing
+    # answers `unavailable`; whether this node runs a trace writer; how long an entry may stay
+    # unacknowledged before another writer claims it; writer loops sharing the streams.
+    trace_stream_bound: int = 200_000
+    trace_writer: bool = True
+    trace_claim_idle_seconds: float = 30.0
+    trace_writer_tasks: int = 2
+    # Traces are kept at least this many days after their session started, gone a day later.
+    trace_retention_days: int = 90
+    # Daily partitions are made this many days ahead.
+    trace_partitions_ahead_days: int = 7
+    # The server runs the retention job this often (one node at a time); 0: never (cron runs
+    # `wingman retention run` instead).
+    trace_retention_interval_seconds: float = 3600.0
+    # Detaching a partition waits at most this long for its lock, then tries on the next run.
+    trace_retention_lock_timeout_seconds: float = 2.0
     # Pause between streamed tutor deltas, so a reply reads as it is produced.
     tutor_delta_seconds: float = 0.04
 

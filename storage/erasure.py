@@ -5,14 +5,42 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import asyncpg
 
 from storage.db import Pool
+from storage.trace import session_day
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Conn: TypeAlias = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
 
 
 @dataclass(frozen=True)
 class Erased:
     sessions: int
     events: int
+
+
+async def erase_traces(conn: Conn, sids: list[uuid.UUID]) -> int:
+    """Delete the stored events of these (tombstoned) sessions through the (sid, seq, day)
+    index, each in its own day's partition, and mark the tombstones done; the events deleted."""
+    if not sids:
+        return 0
+    days: list[date | None] = [session_day(s) for s in sids]
+    if None not in days:
+        deleted = await conn.execute(
+            "DELETE FROM trace_events WHERE sid = ANY($1::uuid[]) AND day = ANY($2::date[])",
+            sids, sorted({d for d in days if d is not None}))
+    else:  # an id that is not a UUIDv7: no day to go by
+        deleted = await conn.execute("DELETE FROM trace_events WHERE sid = ANY($1::uuid[])", sids)
+    await conn.execute("DELETE FROM trace_dead_letters WHERE sid = ANY($1::uuid[])", sids)
+    await conn.execute("UPDATE trace_tombstones SET erased_at = now() WHERE sid = ANY($1::uuid[])",
+                       sids)
+    return int(deleted.split()[-1])
 
 
 class Erasure:
@@ -27,11 +55,9 @@ class Erasure:
             await conn.executemany(
                 "INSERT INTO trace_tombstones (sid) VALUES ($1) ON CONFLICT DO NOTHING",
                 [(sid,) for sid in sids])
-            deleted = await conn.execute(
-                "DELETE FROM trace_events WHERE sid = ANY($1::uuid[])", sids)
-            await conn.execute("DELETE FROM trace_dead_letters WHERE sid = ANY($1::uuid[])", sids)
+            events = await erase_traces(conn, sids)
             await conn.execute("DELETE FROM sessions WHERE sid = ANY($1::uuid[])", sids)
-        return Erased(len(sids), int(deleted.split()[-1]))
+        return Erased(len(sids), events)
 
     async def account(self, user: str) -> Erased:
         """Everything of one account: its traces, then the account (refresh tokens, linked

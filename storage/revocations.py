@@ -3,6 +3,7 @@ at once through Postgres LISTEN/NOTIFY so it can close their sockets."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -64,8 +65,16 @@ class Revocations:
                 await conn.add_listener(CHANNEL, notified)
                 await lost.wait()
                 log.warning("revocation listener lost its connection; reconnecting")
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+                log.warning("revocation listener failed (%s); reconnecting", type(err).__name__)
+                await anyio.sleep(delay)
             finally:
                 with anyio.CancelScope(shield=True):
-                    if not conn.is_closed():
-                        await conn.remove_listener(CHANNEL, notified)
-                    await self._pool.release(conn)
+                    # Postgres going away may already have taken the connection from us.
+                    with contextlib.suppress(OSError, asyncpg.PostgresError,
+                                             asyncpg.InterfaceError):
+                        if not conn.is_closed():
+                            await conn.remove_listener(CHANNEL, notified)
+                    with contextlib.suppress(OSError, asyncpg.PostgresError,
+                                             asyncpg.InterfaceError):
+                        await self._pool.release(conn)

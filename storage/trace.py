@@ -1,4 +1,9 @@
-"""Session traces: the batched writer that persists every event once, and reading them back."""
+"""Session traces: writing batches of events to Postgres once each, and reading them back.
+
+`TraceStore` writes one batch: idempotent by (sid, seq), never for a tombstoned session, a row
+Postgres refuses found by splitting the batch and set aside in the dead-letter table. Its feeders
+are the Redis stream consumer (server/trace_streams.py) and, without Redis, `TraceWriter`, an
+in-process bounded queue."""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ import json
 import logging
 import uuid
 from collections import deque
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
 import anyio
@@ -18,17 +25,21 @@ from storage.db import Pool
 log = logging.getLogger("wingman.trace")
 
 _INSERT = """
-INSERT INTO trace_events (sid, seq, epoch, ts, kind, actor, role, data, private_to)
-SELECT s, q, e, t, k, a, r, d::jsonb, p
-FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::text[], $6::text[],
-            $7::text[], $8::text[], $9::text[]) AS u(s, q, e, t, k, a, r, d, p)
+INSERT INTO trace_events (day, sid, seq, epoch, ts, kind, actor, role, data, private_to)
+SELECT y, s, q, e, t, k, a, r, d::jsonb, p
+FROM unnest($1::date[], $2::uuid[], $3::bigint[], $4::bigint[], $5::timestamptz[], $6::text[],
+            $7::text[], $8::text[], $9::text[], $10::text[]) AS u(y, s, q, e, t, k, a, r, d, p)
 WHERE NOT EXISTS (SELECT 1 FROM trace_tombstones WHERE trace_tombstones.sid = u.s)
-ON CONFLICT (sid, seq) DO NOTHING
+ON CONFLICT (sid, seq, day) DO NOTHING
 """
 # NaN and infinities would be refused by jsonb; msgspec writes them as null.
 _json = msgspec.json.Encoder()
-_TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-              asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, TimeoutError)
+# Postgres (or the way to it) is down or busy: retry the same batch later, nothing is set aside.
+TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+             asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, TimeoutError,
+             asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError,
+             asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError,
+             asyncpg.SerializationError)
 
 
 class TraceRow(NamedTuple):
@@ -43,10 +54,23 @@ class TraceRow(NamedTuple):
     private_to: str | None
 
 
+def session_day(sid: str | uuid.UUID, fallback_ms: int | None = None) -> date | None:
+    """The UTC day a session started, from its UUIDv7 id (the first 48 bits are Unix ms); for an
+    id of another version, the day of `fallback_ms` (or None)."""
+    value = sid if isinstance(sid, uuid.UUID) else uuid.UUID(sid)
+    if value.version == 7:
+        return datetime.fromtimestamp((value.int >> 80) / 1000, UTC).date()
+    if fallback_ms is None:
+        return None
+    return datetime.fromtimestamp(fallback_ms / 1000, UTC).date()
+
+
 def _clean(value: Any) -> Any:
-    """Postgres text and jsonb cannot hold NUL; learner output can."""
+    """Postgres text and jsonb cannot hold NUL (nor lone surrogates); learner output can."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        if "\x00" in value:
+            value = value.replace("\x00", "\ufffd")
+        return value.encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, dict):
         return {_clean(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -54,20 +78,94 @@ def _clean(value: Any) -> Any:
     return value
 
 
-class TraceWriter:
-    """Takes rows without waiting, writes them in batches, idempotently by (sid, seq)."""
+@dataclass
+class Written:
+    """What one batch came to: rows taken by Postgres (or found there already), rows set aside."""
 
-    def __init__(self, pool: Pool, batch: int, flush_seconds: float, capacity: int) -> None:
+    rows: int = 0
+    set_aside: int = 0
+
+
+class TraceStore:
+    """Writes batches of trace rows; raises a TRANSIENT error when Postgres cannot be reached."""
+
+    def __init__(self, pool: Pool) -> None:
         self._pool = pool
+        # Told of every row set aside (for the metric), with the reason.
+        self.on_set_aside: Callable[[str], None] = lambda reason: None
+
+    async def write(self, batch: list[TraceRow]) -> Written:
+        written = Written()
+        await self._write(batch, written)
+        return written
+
+    async def _write(self, batch: list[TraceRow], written: Written) -> None:
+        if not batch:
+            return
+        try:
+            await self._insert(batch)
+            written.rows += len(batch)
+        except TRANSIENT:
+            raise
+        except (asyncpg.PostgresError, ValueError, TypeError, msgspec.EncodeError) as err:
+            if len(batch) == 1:
+                await self._set_aside(batch[0], err)
+                written.set_aside += 1
+                return
+            # Split to find the rows Postgres refuses, so one bad event never stalls the rest.
+            half = len(batch) // 2
+            await self._write(batch[:half], written)
+            await self._write(batch[half:], written)
+
+    async def _insert(self, batch: list[TraceRow]) -> None:
+        columns: list[list[Any]] = [[] for _ in range(10)]
+        for row in batch:
+            key = uuid.UUID(row.sid)
+            values = (session_day(key, row.ts_ms), key, row.seq, row.epoch,
+                      datetime.fromtimestamp(row.ts_ms / 1000, UTC), row.kind, row.actor,
+                      row.role, _json.encode(_clean(row.data)).decode(), row.private_to)
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+        await self._pool.execute(_INSERT, *columns)
+
+    async def _set_aside(self, row: TraceRow, err: Exception) -> None:
+        reason = type(err).__name__
+        log.error("trace event %s/%s set aside: %s", row.sid, row.seq, reason)
+        self.on_set_aside(reason)
+        await self.set_aside_raw(row.sid, row.seq, str(err)[:500],
+                                 json.dumps(_clean(row._asdict()), default=str))
+
+    async def set_aside_raw(self, sid: str, seq: int, error: str, payload: str) -> None:
+        """Keep what could not be stored for a person to look at (text with NULs replaced)."""
+        key = _uuid_or_nil(sid)
+        await self._pool.execute(
+            "INSERT INTO trace_dead_letters (sid, seq, error, payload) VALUES ($1, $2, $3, $4)",
+            key, seq, _clean(error), _clean(payload))
+
+
+def _uuid_or_nil(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return uuid.UUID(int=0)
+
+
+class TraceWriter:
+    """Without Redis: takes rows without waiting, writes them in batches through the store;
+    bounded, so a long Postgres outage refuses new events instead of growing without end."""
+
+    def __init__(self, store: TraceStore, batch: int, flush_seconds: float,
+                 capacity: int) -> None:
+        self._store = store
         self._batch = batch
         self._flush_seconds = flush_seconds
         self._capacity = capacity
         self._rows: deque[TraceRow] = deque()
         self._wakeup = anyio.Event()
-        self._idle = anyio.Event()
-        self._idle.set()
         self.written = 0
         self.dead_letters = 0
+        # Told of each batch written (rows stored, rows set aside), for the metrics.
+        self.on_batch: Callable[[Written], None] = lambda written: None
 
     @property
     def lag(self) -> int:
@@ -80,7 +178,6 @@ class TraceWriter:
         if not self.has_room():
             return False
         self._rows.append(row)
-        self._idle = anyio.Event() if self._idle.is_set() else self._idle
         if len(self._rows) >= self._batch:
             self._wakeup.set()
         return True
@@ -104,50 +201,18 @@ class TraceWriter:
         while self._rows:
             batch = [self._rows[i] for i in range(min(self._batch, len(self._rows)))]
             try:
-                await self._write(batch)
-            except _TRANSIENT as err:
+                written = await self._store.write(batch)
+            except TRANSIENT as err:
                 log.warning("trace write failed, retrying in %.1fs: %s", delay, type(err).__name__)
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             for _ in batch:
                 self._rows.popleft()
-            self.written += len(batch)
+            self.written += written.rows
+            self.dead_letters += written.set_aside
+            self.on_batch(written)
             delay = 0.2
-        self._idle.set()
-
-    async def _write(self, batch: list[TraceRow]) -> None:
-        try:
-            await self._insert(batch)
-        except asyncpg.PostgresError as err:
-            if isinstance(err, _TRANSIENT) or len(batch) == 1:
-                if len(batch) == 1 and not isinstance(err, _TRANSIENT):
-                    await self._set_aside(batch[0], err)
-                    return
-                raise
-            # Split to find the rows Postgres refuses, so one bad event never stalls the rest.
-            half = len(batch) // 2
-            await self._write(batch[:half])
-            await self._write(batch[half:])
-
-    async def _insert(self, batch: list[TraceRow]) -> None:
-        columns: list[list[Any]] = [[] for _ in range(9)]
-        for row in batch:
-            values = (uuid.UUID(row.sid), row.seq, row.epoch,
-                      datetime.fromtimestamp(row.ts_ms / 1000, UTC), row.kind, row.actor,
-                      row.role, _json.encode(_clean(row.data)).decode(),
-                      row.private_to)
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
-        await self._pool.execute(_INSERT, *columns)
-
-    async def _set_aside(self, row: TraceRow, err: Exception) -> None:
-        log.error("trace event %s/%s set aside: %s", row.sid, row.seq, type(err).__name__)
-        self.dead_letters += 1
-        await self._pool.execute(
-            "INSERT INTO trace_dead_letters (sid, seq, error, payload) VALUES ($1, $2, $3, $4)",
-            uuid.UUID(row.sid), row.seq, str(err)[:500],
-            json.dumps(_clean(row._asdict()), default=str))
 
 
 class TraceReader:
@@ -155,9 +220,16 @@ class TraceReader:
         self._pool = pool
 
     async def events(self, sid: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        rows = await self._pool.fetch(
-            "SELECT * FROM trace_events WHERE sid = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            uuid.UUID(sid), after, limit)
+        key = uuid.UUID(sid)
+        day = session_day(key)
+        if day is not None:  # the session's one partition
+            rows = await self._pool.fetch(
+                "SELECT * FROM trace_events WHERE sid = $1 AND day = $4 AND seq > $2"
+                " ORDER BY seq LIMIT $3", key, after, limit, day)
+        else:
+            rows = await self._pool.fetch(
+                "SELECT * FROM trace_events WHERE sid = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                key, after, limit)
         return [
             {"type": "event", "sid": str(r["sid"]), "epoch": r["epoch"], "seq": r["seq"],
              "ts": int(r["ts"].timestamp() * 1000), "kind": r["kind"],

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from storage.db import open_pool
-from storage.trace import TraceRow, TraceWriter
+from storage.trace import TraceRow, TraceStore, TraceWriter
 from tests.client import Account, Client, http_get, open_client, register
 from tests.components import RunningNode, running_node
 from tests.test_cli import wingman
@@ -131,7 +131,7 @@ async def test_events_queued_for_an_erased_session_are_not_written_back(
     pool = await open_pool(database_url)
     try:
         await pool.execute("INSERT INTO trace_tombstones (sid) VALUES ($1)", uuid.UUID(sid))
-        writer = TraceWriter(pool, batch=10, flush_seconds=0.05, capacity=100)
+        writer = TraceWriter(TraceStore(pool), batch=10, flush_seconds=0.05, capacity=100)
         for seq in (1, 2):
             writer.add(TraceRow(sid, seq, 1, int(time.time() * 1000), "code.updated", "u",
                                 "learner", {"code": "x"}, None))

@@ -29,6 +29,7 @@ import { formatWhen } from './js/format.js';
 import { Onboarding } from './js/onboarding.js';
 import { ProgressPage, describe } from './js/progress.js';
 import { ContentPage } from './js/content.js';
+import { ReplayPlayer } from './js/replay.js';
 
 const CONNECTION_ERRORS = new Set(['disconnected', 'closed', 'offline']);
 
@@ -46,7 +47,7 @@ $('#toast').addEventListener('click', () => ($('#toast').hidden = true));
 
 // --- views -----------------------------------------------------------------
 
-const VIEWS = ['login', 'home', 'loading', 'session', 'progress', 'onboarding', 'content'];
+const VIEWS = ['login', 'home', 'loading', 'session', 'progress', 'onboarding', 'content', 'replay'];
 let currentView = null;
 
 function showView(name) {
@@ -706,7 +707,9 @@ function enterApp() {
   const sid = storedSid.get();
   keeper.start();
   socket.start();
-  if (sid) {
+  if (replaySidFromHash()) {
+    showReplay(replaySidFromHash());
+  } else if (sid) {
     session.attach(sid);
     showLoading('Opening your session…'); // the socket's onReady hook joins it
   } else if (PAGES[location.hash]) {
@@ -884,7 +887,10 @@ function renderSessions(sessions) {
         h('span', { class: 'si-action' }, live ? 'Resume →' : 'Review →'),
       );
       button.addEventListener('click', () => openSession(s.sid));
-      return h('li', {}, button);
+      const replayLink = live
+        ? null
+        : h('a', { class: 'replay-link', href: `#/replay/${s.sid}`, 'data-testid': 'replay-link' }, 'Replay');
+      return h('li', { class: 'session-row' }, button, replayLink);
     }),
   );
 }
@@ -917,6 +923,36 @@ $('#content-link').addEventListener('click', () => {
 // The page's own "← Questions" link goes to '#/', which names no page.
 window.addEventListener('hashchange', () => {
   if (currentView === 'content' && !PAGES[location.hash] && !location.hash.startsWith('#reset=')) showHome();
+});
+
+// --- replay of a finished session: #/replay/<sid> ----------------------------------
+
+const replay = new ReplayPlayer({
+  root: $('#view-replay'),
+  api,
+  onClose: () => {
+    replay.stop();
+    go('#/');
+  },
+});
+
+function replaySidFromHash() {
+  const found = /^#\/replay\/([0-9a-fA-F-]{36})$/.exec(location.hash);
+  return found ? found[1] : null;
+}
+
+function showReplay(sid) {
+  showView('replay');
+  replay.open(sid);
+}
+
+window.addEventListener('hashchange', () => {
+  const sid = replaySidFromHash();
+  if (sid && storedUser() && currentView !== 'login') showReplay(sid);
+  else if (replay.sid) {
+    replay.stop();
+    if (currentView === 'replay') showHome();
+  }
 });
 
 // --- boot ----------------------------------------------------------------------------

@@ -304,6 +304,9 @@ export const api = {
   questions: () => call('GET', '/api/questions'),
   question: (id) => call('GET', `/api/questions/${encodeURIComponent(id)}`),
   mySessions: () => call('GET', '/api/me/sessions'),
+  /** One page of a finished session's stored events, in seq order: {events, next_after, ...}. */
+  trace: (sid, after = 0, limit = 1000) =>
+    call('GET', `/api/sessions/${encodeURIComponent(sid)}/trace?after=${after}&limit=${limit}`),
   /** Sign-in providers configured on the server: {providers: ["google", ...]}. */
   providers: () => call('GET', '/auth/oauth/providers', { auth: false }),
   forgotPassword: (email) => call('POST', '/auth/password/forgot', { body: { email }, auth: false }),
