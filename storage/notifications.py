@@ -3,6 +3,7 @@ LISTEN/NOTIFY in the same transaction, so a node pushes only what was committed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
@@ -99,11 +100,20 @@ class NotificationStore:
                 await conn.add_listener(CHANNEL, notified)
                 await lost.wait()
                 log.warning("notification listener lost its connection; reconnecting")
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+                log.warning("notification listener failed (%s); reconnecting",
+                            type(err).__name__)
+                await anyio.sleep(delay)
             finally:
                 with anyio.CancelScope(shield=True):
-                    if not conn.is_closed():
-                        await conn.remove_listener(CHANNEL, notified)
-                    await self._pool.release(conn)
+                    # Postgres going away may already have taken the connection from us.
+                    with contextlib.suppress(OSError, asyncpg.PostgresError,
+                                             asyncpg.InterfaceError):
+                        if not conn.is_closed():
+                            await conn.remove_listener(CHANNEL, notified)
+                    with contextlib.suppress(OSError, asyncpg.PostgresError,
+                                             asyncpg.InterfaceError):
+                        await self._pool.release(conn)
 
 
 def _notification(row: asyncpg.Record) -> Notification:

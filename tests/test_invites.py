@@ -277,3 +277,47 @@ async def test_admins_observe_without_an_invitation(invite_node: RunningNode) ->
     await admin.ok("session.join", sid=sid, role="observer")
     await owner.until("presence.join", user=account.user, role="admin")
     assert error(await admin.request("mentor.note", sid=sid, text="hi"))["code"] == "forbidden"
+
+
+async def test_a_sessions_trace_is_read_by_its_learner_invited_mentors_and_admins(
+        invite_node: RunningNode, mentors: dict[str, Account]) -> None:
+    mia, max_ = mentors["Mia Mentor"], mentors["Max Mentor"]
+    learner, owner, sid = await learner_session(invite_node)
+    await watching(invite_node, owner, sid, mia)
+    for i in range(6):
+        await owner.ok("code.update", sid=sid, code=f"# {i}\n")
+    await owner.ok("session.end", sid=sid)
+    await owner.until("session.ended")
+    last = max(e["seq"] for e in owner.events if e["sid"] == sid)
+    account = await register(invite_node, name="Root")
+    settings = Settings()
+    admin = TokenIssuer(TEST_KEYS, settings.jwt_issuer, settings.jwt_audience, 600).issue(
+        account.user, "Root", ["learner", "admin"])[0]
+
+    async def pages(token: str) -> list[int] | int:
+        """Every stored seq, two per page, or the refusal's status."""
+        seqs: list[int] = []
+        after: int | None = 0
+        async with httpx.AsyncClient(base_url=invite_node.url) as http:
+            while after is not None:
+                answer = await http.get(f"/api/sessions/{sid}/trace?after={after}&limit=2",
+                                        headers={"Authorization": f"Bearer {token}"})
+                if answer.status_code != 200:
+                    return answer.status_code
+                body = answer.json()
+                assert body["question_id"] == "two-sum" and body["ended_at"]
+                seqs += [e["seq"] for e in body["events"]]
+                after = body["next_after"]
+        return seqs
+
+    with anyio.fail_after(20):  # the trace writer stores within about 100 ms
+        while True:
+            seen = await pages(learner.token)
+            if isinstance(seen, list) and seen and seen[-1] >= last:
+                break
+            await anyio.sleep(0.2)
+    assert seen == list(range(1, last + 1))
+    assert await pages(mia.token) == seen
+    assert await pages(admin) == seen
+    assert await pages(max_.token) == 403  # a mentor not invited to it
+    assert await pages((await register(invite_node)).token) == 403

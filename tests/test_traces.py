@@ -23,11 +23,11 @@ import asyncpg
 from redis.asyncio import Redis
 
 from realtime.keys import session_keys, trace_stream_names
-from server.trace_streams import GROUP
+from server.trace_streams import GROUP, StreamTraceWriter
 from storage.db import open_pool
 from storage.retention import partition_name
 from storage.trace import TraceRow, TraceStore
-from tests.client import Client, open_client, register
+from tests.client import Client, http_get, open_client, register
 from tests.components import TEST_KEYS, TEST_PII_ENV, RunningNode, redis_server, running_node
 from tests.pg import dedicated_postgres, fresh_database
 
@@ -241,6 +241,24 @@ async def test_retention_keeps_89_days_drops_91_and_200_and_two_nodes_do_it_once
             uuid.UUID(sid)) for days, sid in sids.items()}
         assert placed == {days: partition_name(at.date()) for days, at in started.items()}
 
+        # Two learners' sessions of ten days ago: one withdrew consent (its session record is
+        # still there), the other's account was deleted (its records went with it).
+        erased = {}
+        for who in ("withdrew", "deleted"):
+            user = uuid.uuid4()
+            await pool.execute("INSERT INTO users (id, roles, consent, email_lookup)"
+                               " VALUES ($1, '{learner}', true, $2)", user, os.urandom(32))
+            sid = sid_started(now - timedelta(days=10))
+            await pool.execute("INSERT INTO sessions (sid, learner_id, question_id,"
+                               " question_version) VALUES ($1, $2, 'two-sum', 1)",
+                               uuid.UUID(sid), user)
+            await store.write([TraceRow(sid, seq, 1, int(now.timestamp() * 1000), "code.updated",
+                                        str(user), "learner", {"code": "x"}, None)
+                               for seq in (1, 2, 3)])
+            erased[who] = (user, sid)
+        await pool.execute("UPDATE users SET consent = false WHERE id = $1", erased["withdrew"][0])
+        await pool.execute("DELETE FROM users WHERE id = $1", erased["deleted"][0])
+
         both = [retention(db, tmp_path / name, now) for name in ("a", "b")]
         reports = [report_of(p) for p in both]
         dropped = [d for r in reports for d in r["dropped"] if d["events"]]
@@ -248,7 +266,18 @@ async def test_retention_keeps_89_days_drops_91_and_200_and_two_nodes_do_it_once
             (started[days].date().isoformat(), 5) for days in (91, 200))
         names = [d["partition"] for r in reports for d in r["dropped"]]
         assert len(names) == len(set(names))  # no partition dropped twice
-        assert sum(r["events_removed"] for r in reports) == 10
+        assert sum(r["erased_sessions"] for r in reports) == 2
+        assert sum(r["erased_events"] for r in reports) == 6
+        assert sum(r["events_removed"] for r in reports) == 16
+        assert [r["ran"] for r in reports].count(True) >= 1
+        for _, sid in erased.values():
+            assert await pool.fetchval("SELECT count(*) FROM trace_events WHERE sid = $1",
+                                       uuid.UUID(sid)) == 0
+            # An event still queued for it cannot write it back.
+            await store.write([TraceRow(sid, 4, 1, int(now.timestamp() * 1000), "code.updated",
+                                        "u", "learner", {"code": "late"}, None)])
+            assert await pool.fetchval("SELECT count(*) FROM trace_events WHERE sid = $1",
+                                       uuid.UUID(sid)) == 0
 
         count = "SELECT count(*) FROM trace_events WHERE sid = $1"
         assert await pool.fetchval(count, uuid.UUID(sids[89])) == 5
@@ -268,3 +297,83 @@ async def test_retention_keeps_89_days_drops_91_and_200_and_two_nodes_do_it_once
         assert await pool.fetchval(count, uuid.UUID(sids[91])) == 0
     finally:
         await pool.close()
+
+
+async def test_the_writer_sets_aside_what_it_cannot_read_and_goes_on(
+        database_url: str, tmp_path: Path) -> None:
+    db = fresh_database(database_url)
+    with redis_server(tmp_path / "redis") as redis_url:
+        redis = Redis.from_url(redis_url)
+        pool = await open_pool(db)
+        try:
+            from storage.migrate import migrate
+
+            await migrate(pool)
+            sid = sid_started(datetime.now(UTC))
+            stream = session_keys(sid, 16).trace
+            good = (b'1 1 1700000000000 {"sid":"%s","kind":"run.output","by":{"user":"u",'
+                    b'"role":"system"},"data":{"chunk":"a\\u0000b"}}' % sid.encode())
+            await redis.xadd(stream, {"s": sid, "m": b"not an event at all"})
+            await redis.xadd(stream, {"s": sid, "m": good})
+            writer = StreamTraceWriter(redis, TraceStore(pool), "w", [stream], 100, 0.05, 30.0, 1)
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(writer.run)
+                    while True:
+                        if writer.written >= 1 and await pending(redis, stream) == 0:
+                            break
+                        await anyio.sleep(0.1)
+                    tasks.cancel_scope.cancel()
+            stored = await pool.fetch("SELECT seq, data FROM trace_events WHERE sid = $1",
+                                      uuid.UUID(sid))
+            # The NUL byte Postgres would refuse is replaced; the unreadable entry is set aside.
+            assert [(r["seq"], r["data"]) for r in stored] == [(1, {"chunk": "a\ufffdb"})]
+            letters = await pool.fetch("SELECT error, payload FROM trace_dead_letters")
+            assert len(letters) == 1 and "undecodable" in letters[0]["error"]
+            # Acknowledged, so trimmed away.
+            assert await redis.xlen(stream) <= 1
+        finally:
+            await pool.close()
+            await redis.aclose()
+
+
+async def test_a_full_trace_stream_refuses_events_and_loses_none(
+        database_url: str, tmp_path: Path) -> None:
+    db = fresh_database(database_url)
+    with ExitStack() as stack:
+        redis_url = stack.enter_context(redis_server(tmp_path / "redis"))
+        # No writer on this node: the stream only fills.
+        env = {**WRITER_ENV, "TRACE_STREAM_BOUND": "8", "TRACE_WRITER": "false"}
+        full = stack.enter_context(running_node(db, tmp_path / "a", REDIS_URL=redis_url, **env))
+        learner, sid = await learner_session(full)
+        refused = None
+        for i in range(20):
+            answer = await learner.request("code.update", sid=sid, code=f"# {i}\n")
+            if not answer["ok"]:
+                refused = answer["error"]
+                break
+        assert refused is not None and refused["code"] == "unavailable"
+        placed = max(e["seq"] for e in learner.events if e["sid"] == sid)
+        redis = Redis.from_url(redis_url)
+        try:
+            assert await redis.xlen(session_keys(sid, 16).trace) == placed == 8
+        finally:
+            await redis.aclose()
+        metrics = (await http_get(full, "/metrics")).text
+        assert "wingman_trace_refused_total 1.0" in metrics
+
+        # A writer comes: every event placed is stored, and the session goes on.
+        stack.enter_context(running_node(db, tmp_path / "b", REDIS_URL=redis_url,
+                                         NODE_ID="b", **WRITER_ENV))
+        assert await wait_stored(db, sid, placed, 60) == list(range(1, placed + 1))
+        await eventually(lambda: redis_len(redis_url, session_keys(sid, 16).trace),
+                         lambda n: n < 8)
+        await learner.ok("code.update", sid=sid, code="# after\n")
+
+
+async def redis_len(redis_url: str, key: str) -> int:
+    redis = Redis.from_url(redis_url)
+    try:
+        return int(await redis.xlen(key))
+    finally:
+        await redis.aclose()
