@@ -103,10 +103,15 @@ async def test_a_new_learner_onboards_takes_the_diagnostic_and_sees_their_progre
     await expect(page.get_by_test_id("no-consent")).to_have_count(0)
     await page.screenshot(path=str(artifacts / "progress-after-diagnostic.png"), full_page=True)
 
-    # Onboarded: the home page no longer offers it; preferences were kept.
+    # Onboarded: the home page no longer offers it; preferences were kept; the browser's back
+    # and forward buttons move between the pages.
     await page.get_by_test_id("nav-home").click()
     await expect(page.get_by_test_id("question-item").first).to_be_visible()
     await expect(page.get_by_test_id("welcome")).to_be_hidden()
+    await page.go_back()
+    await expect(page.get_by_test_id("mastery-chart")).to_be_visible()
+    await page.go_forward()
+    await expect(page.get_by_test_id("question-item").first).to_be_visible()
     await page.get_by_test_id("nav-progress").click()
     await expect(page.get_by_test_id("pref-time-zone")).to_have_value("Europe/Lisbon")
     await expect(page.get_by_test_id("pref-reminder-time")).to_have_value("07:45")

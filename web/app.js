@@ -784,8 +784,11 @@ function showOnboarding() {
 }
 
 window.addEventListener('hashchange', () => {
+  if (!storedUser() || currentView === 'login') return;
   const page = PAGES[location.hash];
-  if (page && storedUser() && currentView !== 'login') page();
+  if (page) page();
+  // Back from a page to the address of the question list.
+  else if ((location.hash === '' || location.hash === '#/') && (currentView === 'progress' || currentView === 'onboarding')) showHome();
 });
 // The page links: from a session, leave it (saving the code) on the way.
 for (const [id, hash] of [['#nav-home', '#/'], ['#nav-progress', '#/progress']]) {
