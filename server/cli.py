@@ -77,7 +77,7 @@ async def _migrate(settings: Settings) -> int:
 async def _content(settings: Settings, command: str, folder: Path, publish: bool) -> int:
     import msgspec
 
-    from server.content import ContentError, Entry, read_folder, write_folder
+    from server.content import ContentError, Entry, read_folder, same_question, write_folder
     from server.node import prepare_database
     from server.pii_keys import load_sealer
     from storage.questions import QuestionStore, VersionConflict
@@ -98,7 +98,8 @@ async def _content(settings: Settings, command: str, folder: Path, publish: bool
             print(f"exported {written} question versions to {folder}")
             return 0
         try:
-            done = await store.import_([(e.state, e.body()) for e in entries], None)
+            done = await store.import_([(e.state, e.body()) for e in entries], None,
+                                       same_question)
         except VersionConflict as err:
             print(f"error: {err}; give the changed question a new version", file=sys.stderr)
             return 1

@@ -46,6 +46,14 @@ def as_body(question: Question) -> dict[str, Any]:
     return body
 
 
+def same_question(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two stored or given bodies are one question (defaults filled in)."""
+    try:
+        return msgspec.convert(a, Question) == msgspec.convert(b, Question)
+    except msgspec.ValidationError:
+        return False
+
+
 def validate(raw: object, question_id: str | None = None, version: int | None = None) -> Question:
     """A question from decoded JSON; `question_id` and `version`, when given, are the server's
     to decide and overrule the body's."""

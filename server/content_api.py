@@ -16,7 +16,15 @@ from realtime.connection import Identity
 from realtime.rights import Action, allowed
 from server.accounts import error
 from server.api import authenticated
-from server.content import ContentError, Entry, as_body, bundle, from_bundle, validate
+from server.content import (
+    ContentError,
+    Entry,
+    as_body,
+    bundle,
+    from_bundle,
+    same_question,
+    validate,
+)
 from server.node import Node, index_content
 from storage.questions import QuestionExists, State, VersionConflict, VersionRow
 from tutor.content import Question, prerequisite_problems
@@ -219,7 +227,7 @@ async def import_(request: Request, who: Identity, node: Node) -> Response:
         return error(409, ErrorCode.CONFLICT, "; ".join(problems), field="prerequisites")
     try:
         done = await node.question_store.import_([(e.state, e.body()) for e in entries],
-                                                 who.user)
+                                                 who.user, same_question)
     except VersionConflict as err:
         return error(409, ErrorCode.CONFLICT, f"{err}; give the changed question a new version",
                      field="version")

@@ -218,6 +218,15 @@ async def test_the_http_bundle_round_trips(node: RunningNode, database_url: str)
     added = await call(node, "POST", "/api/admin/content/import", admin, json=bundle)
     assert added.json()["added"] == 1
     assert qid in await offered_ids(node, learner)
+    # A version stored before a field with a default existed is the same question still.
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("UPDATE questions SET body = body - 'prerequisites' WHERE id = $1",
+                           qid)
+    finally:
+        await conn.close()
+    again = await call(node, "POST", "/api/admin/content/import", admin, json=bundle)
+    assert again.status_code == 200 and again.json()["added"] == 0, again.text
 
     # A version never changes: the same number with other content is refused, nothing kept.
     changed = [{"state": "published", "question": authored(qid, "Changed", 1)},
