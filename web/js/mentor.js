@@ -73,6 +73,7 @@ export class MentorPage {
         'span',
         { class: 'mi-actions' },
         h('button', { type: 'button', class: 'primary', 'data-testid': 'accept-invite', onclick: (e) => this._accept(i, e.currentTarget) }, 'Accept'),
+        h('button', { type: 'button', class: 'ghost', 'data-testid': 'decline-invite', onclick: (e) => this._decline(i, e.currentTarget) }, 'Decline'),
       ),
     );
   }
@@ -103,6 +104,17 @@ export class MentorPage {
           : h('a', { class: 'button-link', href: `/#/replay/${encodeURIComponent(i.sid)}`, 'data-testid': 'replay-session' }, 'Replay'),
       ),
     );
+  }
+
+  async _decline(invite, button) {
+    if (!window.confirm('Decline this invitation? The learner would have to invite you again.')) return;
+    button.disabled = true;
+    try {
+      await this.socket.request('mentor.invite.revoke', { invite: invite.invite });
+    } catch (err) {
+      this.toast(`The invitation could not be declined: ${err.message}`);
+    }
+    await this.load();
   }
 
   async _accept(invite, button) {
