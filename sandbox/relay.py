@@ -60,10 +60,9 @@ def start_harness(argv: list[str]) -> tuple[int, int, dict[int, bytes]]:
     stdin_r, stdin_w = os.pipe()
     import fcntl
 
-    # room for all of the harness's input, so passing it on never waits for the learner to read;
-    # past the per-user pipe budget (every container runs as nobody) the kernel refuses: the
-    # default size still works, as long as the harness reads its input before running code
-    try:
+    # room for the harness's input; past the per-user pipe budget (every container runs as
+    # nobody) the kernel refuses, and the rest waits in the relay until the harness reads it
+    try:  # noqa: SIM105  (contextlib would cost start-up time)
         fcntl.fcntl(stdin_w, 1031, 1 << 20)  # F_SETPIPE_SZ
     except OSError:
         pass
@@ -84,6 +83,7 @@ def start_harness(argv: list[str]) -> tuple[int, int, dict[int, bytes]]:
             os._exit(127)
     for fd in (stdin_r, out_w, err_w, report_w):
         os.close(fd)
+    os.set_blocking(stdin_w, False)  # learner code that never reads stdin must not stall output
     return pid, stdin_w, {out_r: b"1", err_r: b"2", report_r: b"3"}
 
 
@@ -137,6 +137,8 @@ class Relay:
         self.pid, self.stdin, self.readers = start_harness(argv)
         self.wanted: int | None = None  # bytes of harness stdin still to pass on
         self.head = b""
+        self.pending = bytearray()  # harness input the pipe could not take yet
+        self.waiting = False
         self.status: int | None = None
         self.poller = select.poll()
         for fd in (0, *self.readers):
@@ -159,6 +161,8 @@ class Relay:
             for fd, _ in self.poller.poll(timeout):
                 if fd == 0:
                     self.from_server()
+                elif fd == self.stdin:
+                    self.flush()
                 elif fd == self.pidfd:
                     self.poller.unregister(fd)
                 elif fd in self.readers:
@@ -192,11 +196,25 @@ class Relay:
     def pass_on(self, part: bytes) -> None:
         assert self.wanted is not None
         self.wanted -= len(part)
+        self.pending += part
+        self.flush()
+
+    def flush(self) -> None:
+        """Writes what the harness's stdin pipe takes now; closes it once all input is in."""
         try:
-            write_all(self.stdin, part)
+            while self.pending:
+                del self.pending[: os.write(self.stdin, self.pending)]
+        except BlockingIOError:
+            pass
         except OSError:
-            self.wanted = 0  # the harness died before reading its input
-        if self.wanted == 0:
+            self.pending, self.wanted = bytearray(), 0  # the harness died before reading its input
+        if bool(self.pending) != self.waiting:  # poll for room only while input is held back
+            if self.pending:
+                self.poller.register(self.stdin, select.POLLOUT)
+            else:
+                self.poller.unregister(self.stdin)
+            self.waiting = bool(self.pending)
+        if self.wanted == 0 and not self.pending:
             os.close(self.stdin)
             self.stdin = -1
 

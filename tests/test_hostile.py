@@ -364,3 +364,19 @@ async def test_javascript_runs_and_tests_in_both_backends(backend_node: RunningN
     loop = await who.run("while (true) {}")
     contained(loop, "time")
     await healthy(backend_node, await learner(backend_node))
+
+
+async def test_unread_stdin_does_not_stall_output(backend_node: RunningNode) -> None:
+    # The harness's input pipe may be small (the kernel's per-user pipe budget): input the
+    # program never reads must wait in the relay, not hold up the output it is writing.
+    stdin = "x" * (60 * 1024) + "\n"
+    for question, code in (
+        ("js-running-sum",
+         "for (let i = 0; i < 3000; i++) console.log('line', i, '.'.repeat(90));"),
+        ("two-sum", "for i in range(3000):\n    print('line', i, '.' * 90)\n"),
+    ):
+        who = await learner(backend_node, question)
+        done = await who.run(code, stdin=stdin)
+        contained(done, None)
+        assert done.data["exit_code"] == 0 and done.text().count("\n") == 3000, done.data
+    await healthy(backend_node, who)
