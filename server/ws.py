@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from realtime.codes import CloseCode, ErrorCode, RequestError
 from realtime.connection import Connection, Identity
 from realtime.frames import BadFrame, FieldLimits, decode_request, encode_error, encode_reply
+from realtime.hub import canonical_sid
 from realtime.requests import AnyRequest, Auth, SessionJoin
 from server import logs, metrics, tracing
 from server.access import identify, origin_allowed
@@ -170,23 +171,27 @@ def _send_error(conn: Connection, ref: Any, error: RequestError) -> None:
 
 
 async def _serve(node: Node, conn: Connection, request: AnyRequest) -> None:
-    kind = type(request).__struct_config__.tag
-    attributes: dict[str, Any] = {"wingman.request": str(kind), "wingman.conn": conn.id,
-                                  "wingman.node": node.settings.node_id}
-    sid = getattr(request, "sid", None)
-    if isinstance(sid, str):
-        attributes["wingman.sid"] = sid
+    kind = str(type(request).__struct_config__.tag)
+    given = getattr(request, "sid", None)
+    # Only a well-formed id reaches logs and spans, never whatever a client put there.
+    sid = canonical_sid(given) if isinstance(given, str) else None
+    span: Any = nullcontext()
+    if tracing.enabled():
+        attributes: dict[str, Any] = {"wingman.request": kind, "wingman.conn": conn.id,
+                                      "wingman.node": node.settings.node_id}
+        if sid:
+            attributes["wingman.sid"] = sid
+        span = tracing.request_span(kind, attributes)
     began = time.perf_counter()
-    with logs.bound(sid=sid) if isinstance(sid, str) else nullcontext(), \
-            tracing.request_span(str(kind), attributes) as span:
+    with logs.bound(sid=sid) if sid else nullcontext(), span as current:
         code, result = await _answer(node, conn, request)
         if code is not None:
-            tracing.failed(span, code.value)
+            tracing.failed(current, code.value)
         if kind in _LOGGED:
             created = result.get("sid") if isinstance(result, dict) else None
             with logs.bound(sid=created) if created else nullcontext():
                 log.info("%s answered%s", kind, f" with {code.value}" if code else "")
-    metrics.WS_REQUEST_SECONDS.labels(str(kind)).observe(time.perf_counter() - began)
+    metrics.WS_REQUEST_SECONDS.labels(kind).observe(time.perf_counter() - began)
 
 
 async def _answer(node: Node, conn: Connection,
