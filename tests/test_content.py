@@ -328,3 +328,27 @@ async def test_the_pinned_version_holds_on_another_node(two_nodes: tuple[Running
     # Node b learns of the publish made through node a when a session starts.
     _, shown = await start(on_b, qid)
     assert (shown["title"], shown["version"]) == ("Shared v2", 2)
+
+
+async def test_a_kept_session_keeps_its_version_across_a_restart(
+        database_url: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    folder = tmp_path_factory.mktemp("content-restart")
+    qid = f"restarted-{uuid.uuid4().hex[:8]}"
+    with running_node(database_url, folder) as first:
+        admin = await admin_of(first, database_url)
+        learner = await register(first)
+        await call(first, "POST", "/api/admin/questions", admin,
+                   json=authored(qid, "Restarted v1", 1))
+        await call(first, "POST", f"/api/admin/questions/{qid}/versions/1/publish", admin)
+        client = await open_client(first, learner.token)
+        sid, _ = await start(client, qid)
+        await call(first, "PUT", f"/api/admin/questions/{qid}", admin,
+                   json=authored(qid, "Restarted v2", 2))
+        await call(first, "POST", f"/api/admin/questions/{qid}/versions/2/publish", admin)
+        await client.ws.close()
+    # A new process knows the session from storage only (its record names the version).
+    with running_node(database_url, folder) as second:
+        client = await open_client(second, learner.token)
+        joined = await client.ok("session.join", sid=sid, role="learner")
+        assert joined["snapshot"]["question"]["title"] == "Restarted v1"
+        assert await passes_tests(client, sid, RIGHT_FOR_V1)
