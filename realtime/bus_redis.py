@@ -11,8 +11,10 @@ from typing import Any
 
 import anyio
 import msgspec
+from anyio.abc import TaskGroup
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError, ResponseError
 
 from realtime.bus import (
@@ -29,6 +31,7 @@ from realtime.bus import (
 )
 from realtime.envelope import DECISIVE, Draft, Event
 from realtime.keys import SessionKeys, control_channel, session_keys
+from realtime.redis_client import RedisClient, shard_client
 
 log = logging.getLogger("wingman.bus")
 
@@ -36,6 +39,7 @@ log = logging.getLogger("wingman.bus")
 # decisive flag, history length, key lifetime ms, sid, trace stream bound, then field/value pairs
 # the event changes in the state hash. A kept session's event also goes to its trace stream, in
 # the same step; a trace stream at its bound refuses the event (-4) rather than lose one.
+# PUBLISH on one Redis, SPUBLISH (to the master of the session's slot) on a cluster.
 # Refuses a missing counter (-1): after Redis lost its data a node re-seeds it under a new epoch.
 _PUBLISH = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
@@ -57,7 +61,7 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], seq .. '-1', 'm', message)
 if kept then redis.call('XADD', KEYS[4], '*', 's', ARGV[6], 'm', message) end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
-redis.call('PUBLISH', KEYS[3], message)
+redis.call('PUBLISH_COMMAND', KEYS[3], message)
 return {seq, ts, tonumber(state[3])}
 """
 
@@ -92,7 +96,7 @@ def decode_message(sid: str, payload: bytes) -> Event:
 class RedisBus:
     shared = True
 
-    def __init__(self, redis: Redis, node_id: str, history_events: int,
+    def __init__(self, redis: RedisClient, node_id: str, history_events: int,
                  lifetime_seconds: float, trace_streams: int = 16,
                  trace_stream_bound: int = 0) -> None:
         self.node_id = node_id
@@ -103,7 +107,8 @@ class RedisBus:
         self.on_trace_full: Callable[[str], None] = lambda sid: None
         self._history_events = history_events
         self._lifetime_ms = int(lifetime_seconds * 1000)
-        self._publish = redis.register_script(_PUBLISH)
+        self._publish = redis.register_script(_PUBLISH.replace(
+            "PUBLISH_COMMAND", "SPUBLISH" if isinstance(redis, RedisCluster) else "PUBLISH"))
         self._start = redis.register_script(_START)
         # Set by the node: messages on its control channel, and what to do after a reconnect.
         self.on_control: Callable[[bytes], None] = lambda message: None
@@ -111,7 +116,7 @@ class RedisBus:
         self._control = control_channel(node_id)
         self._deliver: dict[str, tuple[str, Deliver]] = {}  # channel -> (sid, deliver)
         self._confirmed: dict[str, anyio.Event] = {}
-        self._pubsub: PubSub | None = None
+        self._feed: _Feed | None = None
         self.connected = anyio.Event()
 
     def _keys(self, sid: str) -> SessionKeys:
@@ -215,92 +220,102 @@ class RedisBus:
     async def subscribe(self, sid: str, deliver: Deliver) -> None:
         channel = self._keys(sid).channel
         self._deliver[channel] = (sid, deliver)
-        pubsub = self._pubsub
-        if pubsub is None:
+        feed = self._feed
+        if feed is None:
             raise Unavailable("the event bus is reconnecting; retry shortly")
         confirmed = self._confirmed[channel] = anyio.Event()
         async with as_unavailable():
-            await pubsub.subscribe(channel)
+            await feed.add([channel])
             with anyio.fail_after(5):
                 await confirmed.wait()
-        if self._pubsub is not pubsub:
+        if self._feed is not feed:
             raise Unavailable("the event bus connection dropped; retry shortly")
 
     async def unsubscribe(self, sid: str) -> None:
         channel = self._keys(sid).channel
         self._deliver.pop(channel, None)
         self._confirmed.pop(channel, None)
-        if self._pubsub is not None:
+        if self._feed is not None:
             try:
-                await self._pubsub.unsubscribe(channel)
+                await self._feed.remove(channel)
             except (RedisError, OSError) as err:
                 log.info("unsubscribe from %s failed: %s", sid, err)
 
     async def send_control(self, node_id: str, message: bytes) -> None:
         """A message for one node (cancel a run it owns, say)."""
         async with as_unavailable():
-            await self._redis.publish(control_channel(node_id), message)
+            if isinstance(self._redis, RedisCluster):
+                await self._redis.spublish(control_channel(node_id), message)
+            else:
+                await self._redis.publish(control_channel(node_id), message)
 
     async def run(self) -> None:
-        """Hold the node's subscription connection; reconnect with backoff whenever it drops."""
+        """Hold the node's subscriptions; reconnect with backoff whenever one drops (on a cluster,
+        also when a shard's slots moved: a failover or resharding), then refill every session."""
         backoff = 0.1
         first = True
         while True:
             try:
-                async with self._subscription() as pubsub:
+                async with self._subscription() as feed:
                     backoff = 0.1
                     if not first:
                         await self.on_resubscribed()
                     first = False
-                    await self._listen(pubsub)
-            except (RedisError, OSError, Unavailable) as err:
+                    await feed.broken()
+            except* (RedisError, OSError, Unavailable) as group:
                 # A resync that could not finish counts as a failed reconnect: try it all again.
-                log.warning("event bus connection lost (%s); reconnecting in %.1fs", err, backoff)
+                log.warning("event bus connection lost (%s); reconnecting in %.1fs",
+                            group.exceptions[0], backoff)
             await anyio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
 
     @asynccontextmanager
-    async def _subscription(self) -> AsyncIterator[PubSub]:
-        pubsub = self._redis.pubsub()
-        try:
-            await pubsub.subscribe(self._control, *self._deliver)
-            # Every channel confirmed before anyone relies on it (joins read history after).
-            wanted = 1 + len(self._deliver)
-            with anyio.fail_after(10):
-                while wanted:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and message["type"] == "subscribe":
-                        wanted -= 1
-            self._pubsub = pubsub
-            self.connected.set()
-            yield pubsub
-        finally:
-            self._pubsub = None
-            self.connected = anyio.Event()
-            for event in self._confirmed.values():
-                event.set()  # waiters re-check, and fail as unavailable
-            with anyio.CancelScope(shield=True):
-                with suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    async def _subscription(self) -> AsyncIterator[_Feed]:
+        async with anyio.create_task_group() as tasks:
+            feed: _Feed
+            if isinstance(self._redis, RedisCluster):
+                # Where each slot lives now: after a failover the old master is gone.
+                await self._redis.initialize()
+                await self._redis.nodes_manager.initialize()
+                feed = _ShardFeed(self._redis, tasks, self._on_message, self._wanted)
+            else:
+                feed = _PlainFeed(self._redis, tasks, self._on_message, self._wanted)
+            try:
+                channels = [self._control, *self._deliver]
+                pending = [anyio.Event() for _ in channels]
+                self._confirmed.update(zip(channels, pending, strict=True))
+                await feed.add(channels)
+                # Every channel confirmed before anyone relies on it (joins read history after).
+                with anyio.fail_after(10):
+                    for confirmed in pending:
+                        await confirmed.wait()
+                feed.check()
+                self._feed = feed
+                self.connected.set()
+                yield feed
+            finally:
+                self._feed = None
+                self.connected = anyio.Event()
+                for event in self._confirmed.values():
+                    event.set()  # waiters re-check, and fail as unavailable
+                tasks.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    await feed.aclose()
 
-    async def _listen(self, pubsub: PubSub) -> None:
-        while True:
-            message = await pubsub.get_message(timeout=5.0)
-            if message is None:
-                continue
-            kind = message["type"]
-            channel = message["channel"].decode()
-            if kind == "message":
-                if channel == self._control:
-                    self.on_control(message["data"])
-                    continue
-                target = self._deliver.get(channel)
-                if target is not None:
-                    self._dispatch(target, message["data"])
-            elif kind == "subscribe":
-                confirmed = self._confirmed.pop(channel, None)
-                if confirmed is not None:
-                    confirmed.set()
+    def _wanted(self, channel: str) -> bool:
+        return channel == self._control or channel in self._deliver
+
+    def _on_message(self, kind: str, channel: str, payload: bytes) -> None:
+        if kind == "subscribe":
+            confirmed = self._confirmed.pop(channel, None)
+            if confirmed is not None:
+                confirmed.set()
+        elif channel == self._control:
+            self.on_control(payload)
+        else:
+            target = self._deliver.get(channel)
+            if target is not None:
+                self._dispatch(target, payload)
 
     def _dispatch(self, target: tuple[str, Deliver], payload: bytes) -> None:
         sid, deliver = target
@@ -310,6 +325,136 @@ class RedisBus:
             log.exception("undecodable event on %s", sid)
             return
         deliver(event)
+
+
+OnMessage = Callable[[str, str, bytes], None]
+
+
+class SlotMoved(ConnectionError):
+    """Redis ended a sharded subscription we hold: its slot moved to another master."""
+
+
+class _Feed:
+    """The node's subscription connections and the tasks reading them; `broken` returns (raising)
+    once any of them failed, and then the whole feed is rebuilt."""
+
+    # Message types of classic pub/sub; the sharded feed reads the S-prefixed ones. One Redis
+    # never ends a subscription by itself; a cluster does when the channel's slot moves.
+    kinds: tuple[str, str, str | None] = ("subscribe", "message", None)
+
+    def __init__(self, tasks: TaskGroup, on_message: OnMessage,
+                 wanted: Callable[[str], bool]) -> None:
+        self._tasks = tasks
+        self._on_message = on_message
+        self._wanted = wanted
+        self._failed = anyio.Event()
+        self._error: Exception | None = None
+
+    async def add(self, channels: list[str]) -> None: ...
+
+    async def remove(self, channel: str) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def broken(self) -> None:
+        await self._failed.wait()
+        self.check()
+
+    def check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    async def _read(self, pubsub: PubSub) -> None:
+        confirm, deliver, ended = self.kinds
+        try:
+            while True:
+                message = await pubsub.get_message(timeout=5.0)
+                if message is None or message["channel"] is None:
+                    continue
+                kind = message["type"]
+                channel = message["channel"].decode()
+                if kind == deliver:
+                    self._on_message("message", channel, message["data"])
+                elif kind == confirm:
+                    self._on_message("subscribe", channel, b"")
+                elif ended is not None and kind == ended and self._wanted(channel):
+                    raise SlotMoved(f"Redis ended the subscription to {channel}")
+        except (RedisError, OSError) as err:
+            self._error = err
+            self._failed.set()
+
+
+class _PlainFeed(_Feed):
+    """One Redis: one connection holds every channel."""
+
+    def __init__(self, redis: Redis, tasks: TaskGroup, on_message: OnMessage,
+                 wanted: Callable[[str], bool]) -> None:
+        super().__init__(tasks, on_message, wanted)
+        self._pubsub = redis.pubsub()
+        self._reading = False
+
+    async def add(self, channels: list[str]) -> None:
+        await self._pubsub.subscribe(*channels)
+        if not self._reading:  # its connection exists once it subscribed to something
+            self._reading = True
+            self._tasks.start_soon(self._read, self._pubsub)
+
+    async def remove(self, channel: str) -> None:
+        await self._pubsub.unsubscribe(channel)
+
+    async def aclose(self) -> None:
+        with suppress(RedisError, OSError):
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+class _ShardFeed(_Feed):
+    """A Redis Cluster: per master owning any of the node's channels, one plain connection holding
+    them with SSUBSCRIBE, read by its own task, so a quiet shard never delays a busy one."""
+
+    kinds = ("ssubscribe", "smessage", "sunsubscribe")
+
+    def __init__(self, cluster: RedisCluster, tasks: TaskGroup, on_message: OnMessage,
+                 wanted: Callable[[str], bool]) -> None:
+        super().__init__(tasks, on_message, wanted)
+        self._cluster = cluster
+        self._shards: dict[str, tuple[Redis, PubSub]] = {}  # master's name -> its connection
+
+    async def add(self, channels: list[str]) -> None:
+        # SSUBSCRIBE takes several channels only within one slot.
+        by_slot: dict[tuple[str, int], list[str]] = {}
+        for channel in channels:
+            by_slot.setdefault((self._master(channel), self._cluster.keyslot(channel)),
+                               []).append(channel)
+        for (name, _), group in by_slot.items():
+            shard = self._shards.get(name)
+            if shard is None:
+                node = self._cluster.get_node(node_name=name)
+                if node is None:
+                    raise SlotMoved(f"the master {name} left the cluster")
+                client = shard_client(node)
+                shard = self._shards[name] = (client, client.pubsub())
+                await shard[1].ssubscribe(*group)
+                self._tasks.start_soon(self._read, shard[1])
+            else:
+                await shard[1].ssubscribe(*group)
+
+    async def remove(self, channel: str) -> None:
+        shard = self._shards.get(self._master(channel))
+        if shard is not None:
+            await shard[1].sunsubscribe(channel)
+
+    def _master(self, channel: str) -> str:
+        node = self._cluster.get_node_from_key(channel)
+        if node is None:
+            raise SlotMoved(f"no master serves {channel} now")
+        return node.name
+
+    async def aclose(self) -> None:
+        for client, pubsub in self._shards.values():
+            with suppress(RedisError, OSError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await client.aclose()
+        self._shards.clear()
 
 
 @asynccontextmanager

@@ -57,9 +57,41 @@ def session_keys(sid: str, streams: int) -> SessionKeys:
                        trace_stream(shard))
 
 
+# Keys that are not per session, laid out for a Redis Cluster so that nothing needs a cross-slot
+# operation: what all nodes read together (the list of live nodes and what each reported) shares
+# one hash tag; what belongs to one node (the sessions it serves, its control channel, the lock on
+# cleaning up after it) carries that node's own tag, spreading nodes over the shards; rate limits
+# carry no tag, each a single-key script, so they spread over every slot.
+NODES_TAG = "{nodes}"
+
+
+def live_nodes() -> str:
+    """Sorted set of node ids scored by their last beat."""
+    return f"{PREFIX}:{NODES_TAG}:live"
+
+
+def node_info(node_id: str) -> str:
+    """What a node last reported (connections, sessions, runs)."""
+    return f"{PREFIX}:{NODES_TAG}:info:{node_id}"
+
+
+def node_tag(node_id: str) -> str:
+    return f"{{node:{node_id}}}"
+
+
+def node_sessions(node_id: str) -> str:
+    """The sessions a node serves, for whoever cleans up after it."""
+    return f"{PREFIX}:{node_tag(node_id)}:sids"
+
+
+def node_reaper(node_id: str) -> str:
+    """Held by the one node cleaning up after a dead one."""
+    return f"{PREFIX}:{node_tag(node_id)}:reap"
+
+
 def control_channel(node_id: str) -> str:
-    """Messages for one node (cancel a run it owns, say)."""
-    return f"{PREFIX}:ctl:{node_id}"
+    """Messages for one node (cancel a run it owns, say); sharded on a cluster."""
+    return f"{PREFIX}:{node_tag(node_id)}:ctl"
 
 
 # The live monitor's keys share one hash tag of their own, so they sit in one cluster slot.

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import time
 
-from redis.asyncio import Redis
-
 from realtime.bus_redis import as_unavailable, text
 from realtime.envelope import Role
 from realtime.keys import session_keys
+from realtime.redis_client import RedisClient
 
 # KEYS: the session's presence set. ARGV: member, now ms, ttl ms, prefix ("user role "),
 # lifetime ms, 'enter' or 'exit'. Returns 1 when nobody else alive holds the prefix.
@@ -52,7 +51,7 @@ return left
 
 
 class RedisPresence:
-    def __init__(self, redis: Redis, node_id: str, ttl_seconds: float,
+    def __init__(self, redis: RedisClient, node_id: str, ttl_seconds: float,
                  lifetime_seconds: float, trace_streams: int = 16) -> None:
         self._redis = redis
         self._streams = trace_streams

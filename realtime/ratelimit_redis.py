@@ -8,10 +8,10 @@ import math
 import time
 
 import anyio
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from realtime.ratelimit import Rate
+from realtime.redis_client import RedisClient
 
 log = logging.getLogger("wingman.ratelimit")
 
@@ -38,8 +38,8 @@ class RedisLimiter:
     """Fails open: while Redis does not answer, requests are allowed (and that is logged), and
     Redis is left alone for `pause_seconds` so each request does not wait out a timeout."""
 
-    def __init__(self, client: Redis, timeout_seconds: float = 0.25, pause_seconds: float = 1.0,
-                 complain_every_seconds: float = 10.0) -> None:
+    def __init__(self, client: RedisClient, timeout_seconds: float = 0.25,
+                 pause_seconds: float = 1.0, complain_every_seconds: float = 10.0) -> None:
         self._script = client.register_script(_GCRA)
         self._timeout = timeout_seconds
         self._pause = pause_seconds

@@ -7,24 +7,18 @@ import time
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
+from realtime import keys
 from realtime.bus_redis import as_unavailable, text
+from realtime.redis_client import RedisClient
 
-# One hash tag for the keys that are not per session, so they share a cluster slot.
-_NODES = "{wm}:nodes"
-
-
-def _info_key(node_id: str) -> str:
-    return f"{{wm}}:node:{node_id}"
-
-
-def _sessions_key(node_id: str) -> str:
-    return f"{{wm}}:node:{node_id}:sids"
+_NODES = keys.live_nodes()
+_info_key = keys.node_info
+_sessions_key = keys.node_sessions
 
 
 class NodeRegistry:
-    def __init__(self, redis: Redis, node_id: str, ttl_seconds: float) -> None:
+    def __init__(self, redis: RedisClient, node_id: str, ttl_seconds: float) -> None:
         self._redis = redis
         self.node_id = node_id
         self._ttl_ms = int(ttl_seconds * 1000)
@@ -66,7 +60,7 @@ class NodeRegistry:
     async def claim(self, node_id: str) -> list[str] | None:
         """The sessions a dead node served, if this node is the one to clean up after it."""
         async with as_unavailable():
-            mine = await self._redis.set(f"{{wm}}:reap:{node_id}", self.node_id, nx=True,
+            mine = await self._redis.set(keys.node_reaper(node_id), self.node_id, nx=True,
                                          px=60_000)
             if not mine:
                 return None
@@ -77,7 +71,9 @@ class NodeRegistry:
         async with as_unavailable():
             pipe = self._redis.pipeline(transaction=False)
             pipe.zrem(_NODES, node_id)
-            pipe.delete(_info_key(node_id), _sessions_key(node_id))
+            # Two slots on a cluster: one DEL each.
+            pipe.delete(_info_key(node_id))
+            pipe.delete(_sessions_key(node_id))
             await pipe.execute()
 
     async def leave(self) -> None:

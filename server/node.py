@@ -14,7 +14,6 @@ from typing import Any
 import anyio
 import msgspec
 from anyio.abc import TaskGroup
-from redis.asyncio import BlockingConnectionPool, Redis
 
 from realtime.bus import Bus, InProcessBus, Unavailable
 from realtime.bus_redis import RedisBus
@@ -28,6 +27,7 @@ from realtime.presence import LocalPresence, Presence
 from realtime.presence_redis import RedisPresence
 from realtime.ratelimit import InProcessLimiter, RateLimiter
 from realtime.ratelimit_redis import RedisLimiter
+from realtime.redis_client import connect_redis
 from realtime.registry import NodeRegistry
 from realtime.rights import SessionFacts
 from realtime.roster import Roster
@@ -272,12 +272,9 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
     roster = Roster()
     profiles, notifications = ProfileStore(pool, sealer), NotificationStore(pool)
     # Limits are shared by all nodes through Redis; without it, each node counts alone.
-    # A blocking pool: a burst waits for a free connection instead of failing as unavailable.
-    redis = Redis(connection_pool=BlockingConnectionPool.from_url(
-        settings.redis_url, max_connections=settings.redis_connections, timeout=5,
-        socket_connect_timeout=2, socket_timeout=5, health_check_interval=10)) \
-        if settings.redis_url else None
-    limiter: RateLimiter = RedisLimiter(redis) if redis else InProcessLimiter()
+    redis = connect_redis(settings.redis_url, settings.redis_cluster,
+                          settings.redis_connections) if settings.redis_url else None
+    limiter: RateLimiter = RedisLimiter(redis) if redis is not None else InProcessLimiter()
     bus: Bus
     presence: Presence
     registry: NodeRegistry | None = None

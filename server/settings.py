@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None
     redis_url: str | None = None
+    # REDIS_URL names one node of a Redis Cluster (the client learns the rest from it): sessions
+    # spread over its shards, their events go by sharded pub/sub.
+    redis_cluster: bool = False
     # Connections a node opens to Redis at most (its subscription connection not counted).
     redis_connections: int = 64
 

@@ -192,3 +192,91 @@ def _wait_redis(port: int, process: subprocess.Popen[bytes], log: Path,
             pass
         time.sleep(0.05)
     raise RuntimeError(f"redis-server not ready in {within}s:\n{log.read_text()[-4000:]}")
+
+
+@dataclass
+class RunningRedisCluster:
+    """A real Redis Cluster of masters on one host: `url` names one of them (any will do as the
+    client's starting point), `ports` all of them."""
+
+    url: str
+    ports: list[int]
+    processes: list[subprocess.Popen[bytes]]
+
+    def nodes(self) -> list[tuple[str, int, list[tuple[int, int]]]]:
+        """Each master as (node id, port, slot ranges), from CLUSTER NODES."""
+        listing = subprocess.run(
+            ["redis-cli", "-p", str(self.ports[0]), "CLUSTER", "NODES"], check=True,
+            capture_output=True, text=True).stdout
+        masters = []
+        for line in listing.splitlines():
+            fields = line.split()
+            if "master" not in fields[2].split(","):
+                continue
+            port = int(fields[1].split("@")[0].rsplit(":", 1)[1])
+            ranges = []
+            for spec in fields[8:]:
+                if spec.startswith("["):
+                    continue  # a slot being migrated
+                low, _, high = spec.partition("-")
+                ranges.append((int(low), int(high or low)))
+            masters.append((fields[0], port, ranges))
+        return masters
+
+    def port_of_slot(self, slot: int) -> int:
+        for _, port, ranges in self.nodes():
+            if any(low <= slot <= high for low, high in ranges):
+                return port
+        raise LookupError(f"no master serves slot {slot}")
+
+
+@contextmanager
+def redis_cluster(folder: Path, masters: int = 3) -> Iterator[RunningRedisCluster]:
+    """A real Redis Cluster: `masters` redis-servers in cluster mode on free ports, joined with
+    `redis-cli --cluster create`, the slots spread evenly; stopped at the end."""
+    binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if binary is None or cli is None:
+        missing("redis-server and redis-cli (apt-get install redis-server)")
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    ports = [free_port() for _ in range(masters)]
+    processes = []
+    try:
+        for port in ports:
+            # The cluster bus gets its own free port (by default it is port + 10000).
+            node_dir = folder / str(port)
+            node_dir.mkdir(exist_ok=True)
+            log = node_dir / "redis.log"
+            with log.open("wb") as out:
+                processes.append(subprocess.Popen(
+                    [binary, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled",
+                     "yes", "--cluster-port", str(free_port()), "--cluster-config-file",
+                     str(node_dir / "nodes.conf"), "--cluster-node-timeout", "2000", "--save", "",
+                     "--appendonly", "no", "--dir", str(node_dir)],
+                    stdout=out, stderr=subprocess.STDOUT))
+            _wait_redis(port, processes[-1], log)
+        subprocess.run([cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports],
+                        "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        _wait_cluster_ok(cli, ports)
+        yield RunningRedisCluster(f"redis://127.0.0.1:{ports[0]}/0", ports, processes)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_cluster_ok(cli: str, ports: list[int], within: float = 30.0) -> None:
+    """Every master agrees the cluster is up (all slots served) before anyone uses it."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        states = [subprocess.run([cli, "-p", str(p), "CLUSTER", "INFO"], capture_output=True,
+                                 text=True).stdout for p in ports]
+        if all("cluster_state:ok" in s for s in states):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the Redis Cluster on {ports} did not come up in {within}s")

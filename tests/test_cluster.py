@@ -1,5 +1,6 @@
-"""Several real nodes on one real Redis: one order everywhere, decisions made once, runs owned by
-their node, presence across nodes, and what happens when a node or Redis goes away."""
+"""Several real nodes on one real Redis, and the same on a real three-master Redis Cluster: one
+order everywhere, decisions made once, runs owned by their node, presence across nodes, and what
+happens when a node or Redis goes away."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,19 @@ import anyio
 import pytest
 from redis.asyncio import Redis
 
+from realtime.keys import session_keys
 from server.settings import Settings
 from server.tokens import TokenIssuer
 from tests.client import Account, Client, grant_roles, http_get, open_client, register
-from tests.components import TEST_KEYS, RunningNode, free_port, redis_server, running_node
+from tests.components import (
+    TEST_KEYS,
+    RunningNode,
+    RunningRedisCluster,
+    free_port,
+    redis_cluster,
+    redis_server,
+    running_node,
+)
 
 WRONG = "def two_sum(nums, target):\n    return [0, 0]\n"
 SLEEPER = "import time\nprint('started', flush=True)\ntime.sleep(60)\n"
@@ -28,25 +39,53 @@ CLUSTER_ENV = {"NODE_HEARTBEAT_SECONDS": "0.3", "NODE_TTL_SECONDS": "2",
                "RATE_FRAMES": "10000/s burst 10000"}
 
 
-def start_nodes(stack: ExitStack, database_url: str, redis_url: str, folder: Path,
+@dataclass
+class Backing:
+    """The Redis the nodes share: one redis-server, or a Redis Cluster of three masters."""
+
+    url: str
+    shards: RunningRedisCluster | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"REDIS_CLUSTER": "true"} if self.shards else {}
+
+    @property
+    def ports(self) -> list[int]:
+        return self.shards.ports if self.shards else [int(self.url.rsplit(":", 1)[1][:-2])]
+
+
+@contextmanager
+def backing(kind: str, folder: Path) -> Iterator[Backing]:
+    if kind == "cluster":
+        with redis_cluster(folder) as shards:
+            yield Backing(shards.url, shards)
+    else:
+        with redis_server(folder) as url:
+            yield Backing(url)
+
+
+def start_nodes(stack: ExitStack, database_url: str, redis: str | Backing, folder: Path,
                 names: tuple[str, ...], **env: str) -> dict[str, RunningNode]:
+    url, extra = (redis.url, redis.env) if isinstance(redis, Backing) else (redis, {})
     return {name: stack.enter_context(running_node(
-        database_url, folder / name, REDIS_URL=redis_url, NODE_ID=name, **CLUSTER_ENV, **env))
+        database_url, folder / name, REDIS_URL=url, NODE_ID=name, **CLUSTER_ENV, **extra, **env))
         for name in names}
 
 
-@pytest.fixture(scope="module")
-def cluster_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_server(tmp_path_factory.mktemp("cluster-redis")) as url:
-        yield url
+@pytest.fixture(scope="module", params=["redis", "cluster"])
+def shared_redis(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backing]:
+    with backing(request.param, tmp_path_factory.mktemp(f"shared-{request.param}")) as redis:
+        yield redis
 
 
 @pytest.fixture(scope="module")
-def cluster(database_url: str, cluster_redis_url: str,
+def cluster(database_url: str, shared_redis: Backing,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, RunningNode]]:
     folder = tmp_path_factory.mktemp("cluster")
     with ExitStack() as stack:
-        yield start_nodes(stack, database_url, cluster_redis_url, folder, ("a", "b"),
+        yield start_nodes(stack, database_url, shared_redis, folder, ("a", "b"),
                           HISTORY_EVENTS="40")
 
 
@@ -236,10 +275,12 @@ async def test_a_late_observer_gets_the_whole_session_from_storage(
     assert own[-len(learners):] == learners
 
 
-async def test_a_killed_node_costs_nobody_an_event(database_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_a_killed_node_costs_nobody_an_event(database_url: str, tmp_path: Path,
+                                                   kind: str) -> None:
     with ExitStack() as stack:
-        redis_url = stack.enter_context(redis_server(tmp_path / "redis"))
-        nodes = start_nodes(stack, database_url, redis_url, tmp_path, ("a", "b"))
+        redis = stack.enter_context(backing(kind, tmp_path / "redis"))
+        nodes = start_nodes(stack, database_url, redis, tmp_path, ("a", "b"))
         a, b = nodes["a"], nodes["b"]
         account, learner, sid = await learner_on(a)
         watcher, _ = await admin_on(b, sid)
@@ -269,11 +310,12 @@ async def test_a_killed_node_costs_nobody_an_event(database_url: str, tmp_path: 
         await watcher.until("code.updated", code=WRONG)
 
 
-async def test_sigterm_drains_clients_to_resume_elsewhere(database_url: str,
-                                                          tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_sigterm_drains_clients_to_resume_elsewhere(database_url: str, tmp_path: Path,
+                                                          kind: str) -> None:
     with ExitStack() as stack:
-        redis_url = stack.enter_context(redis_server(tmp_path / "redis"))
-        nodes = start_nodes(stack, database_url, redis_url, tmp_path, ("a", "b"))
+        redis = stack.enter_context(backing(kind, tmp_path / "redis"))
+        nodes = start_nodes(stack, database_url, redis, tmp_path, ("a", "b"))
         a, b = nodes["a"], nodes["b"]
         account, learner, sid = await learner_on(a)
         watcher, _ = await admin_on(b, sid)
@@ -387,15 +429,18 @@ async def test_a_persisting_redis_restarted_keeps_the_session_going(database_url
 
 
 async def test_a_node_whose_subscription_was_cut_refills_what_it_missed(
-        cluster: dict[str, RunningNode], cluster_redis_url: str) -> None:
+        cluster: dict[str, RunningNode], shared_redis: Backing) -> None:
     a, b = cluster["a"], cluster["b"]
     _, learner, sid = await learner_on(a)
     watcher, _ = await admin_on(b, sid)
     await learner.ok("code.update", sid=sid, code="# before\n")
     await watcher.until("code.updated", code="# before\n")
-    async with Redis.from_url(cluster_redis_url) as redis:
-        # As Redis does to a subscriber over its output-buffer limit.
-        assert await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub") >= 2
+    killed = 0
+    for port in shared_redis.ports:  # every master of a cluster
+        async with Redis(port=port) as redis:
+            # As Redis does to a subscriber over its output-buffer limit.
+            killed += await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+    assert killed >= 2
     for i in range(20):
         await learner.ok("code.update", sid=sid, code=f"# {i}\n")
     await watcher.until("code.updated", code="# 19\n")
@@ -423,3 +468,39 @@ async def test_a_learner_who_leaves_mid_run_stops_the_run(
     started = time.monotonic()
     finished = await watcher.until("run.finished", run_id=run_id)
     assert finished["data"]["limit"] == "cancelled" and time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("shared_redis", ["cluster"], indirect=True)
+async def test_sessions_whose_keys_live_on_each_master_cross_nodes(
+        cluster: dict[str, RunningNode], shared_redis: Backing) -> None:
+    a, b = cluster["a"], cluster["b"]
+    shards = shared_redis.shards
+    assert shards is not None
+    found: dict[int, tuple[Account, Client, str]] = {}  # master's port -> a session there
+    for _ in range(60):
+        account, learner, sid = await learner_on(a)
+        names = session_keys(sid, Settings().trace_streams)
+        async with Redis(port=shards.ports[0]) as any_master:
+            slots = {await any_master.execute_command("CLUSTER", "KEYSLOT", name)
+                     for name in names}
+        assert len(slots) == 1, "a session's keys share one slot"
+        port = shards.port_of_slot(int(slots.pop()))
+        async with Redis(port=port) as master:
+            # A plain client: a master that does not serve the slot would answer MOVED.
+            assert await master.exists(names.state) == 1
+        if port in found:
+            await learner.close()
+            continue
+        found[port] = (account, learner, sid)
+        if len(found) == len(shards.ports):
+            break
+    assert sorted(found) == sorted(shards.ports)
+
+    for port, (account, learner, sid) in found.items():
+        watcher, _ = await admin_on(b, sid)
+        tab_b = await open_client(b, account.token)
+        await tab_b.ok("session.join", sid=sid, role="learner")
+        await learner.ok("code.update", sid=sid, code=f"# from a, slot on {port}\n")
+        await watcher.until("code.updated", code=f"# from a, slot on {port}\n")
+        await tab_b.ok("code.update", sid=sid, code=f"# from b, slot on {port}\n")
+        await learner.until("code.updated", code=f"# from b, slot on {port}\n")
