@@ -123,7 +123,7 @@ class System:
     flavour: str  # which protocol the load generator speaks
     urls: list[str]  # one per node
     nodes: list[psutil.Process]
-    redis: psutil.Process
+    redis: list[psutil.Process]  # every redis-server (each master of a cluster)
     accounts: Any  # async (count, roles) -> list of user ids that may sign in
     deflate: str = ""
 
@@ -202,7 +202,7 @@ async def wingman(folder: Path, nodes: int, deflate: bool) -> AsyncIterator[Syst
         try:
             yield System("wingman", "wingman", [n.ws_url for n in running],
                          [psutil.Process(n.process.pid) for n in running],
-                         redis_process(redis_url), accounts)
+                         [redis_process(redis_url)], accounts)
         finally:
             await pool.close()
 
@@ -221,7 +221,7 @@ async def reference(folder: Path, nodes: int, deflate: bool) -> AsyncIterator[Sy
         async def accounts(count: int, roles: list[str]) -> list[str]:
             return [str(uuid.uuid4()) for _ in range(count)]
 
-        yield System("python-socketio", "socketio", urls, processes, redis_process(redis_url),
+        yield System("python-socketio", "socketio", urls, processes, [redis_process(redis_url)],
                      accounts)
 
 
@@ -324,7 +324,7 @@ class Bench:
         step = next(self.steps)
         await self.workers.all("reset", step=step)
         nodes, generator = self.system.nodes, self.generator
-        cpu = (cpu_seconds(nodes), cpu_seconds([self.system.redis]), cpu_seconds(generator))
+        cpu = (cpu_seconds(nodes), cpu_seconds(self.system.redis), cpu_seconds(generator))
         began = time.monotonic_ns()
         padding = (CODE_LINE * (self.args.payload // len(CODE_LINE) + 1))[:self.args.payload]
         sent_answers = await asyncio.gather(*(
@@ -346,7 +346,7 @@ class Bench:
             await asyncio.sleep(0.05)
         elapsed = (time.monotonic_ns() - began) / 1e9
         node_cpu = cpu_seconds(nodes) - cpu[0]
-        redis_cpu = cpu_seconds([self.system.redis]) - cpu[1]
+        redis_cpu = cpu_seconds(self.system.redis) - cpu[1]
         generator_cpu = cpu_seconds(generator) - cpu[2]
         each = max(1, round(rate * seconds))
         collected = await self.workers.all("collect", each=each)

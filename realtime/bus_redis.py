@@ -271,34 +271,40 @@ class RedisBus:
 
     @asynccontextmanager
     async def _subscription(self) -> AsyncIterator[_Feed]:
-        async with anyio.create_task_group() as tasks:
-            feed: _Feed
-            if isinstance(self._redis, RedisCluster):
-                # Where each slot lives now: after a failover the old master is gone.
-                await self._redis.initialize()
-                await self._redis.nodes_manager.initialize()
-                feed = _ShardFeed(self._redis, tasks, self._on_message, self._wanted)
-            else:
-                feed = _PlainFeed(self._redis, tasks, self._on_message, self._wanted)
-            try:
-                channels = [self._control, *self._deliver]
-                pending = [anyio.Event() for _ in channels]
-                self._confirmed.update(zip(channels, pending, strict=True))
-                await feed.add(channels)
-                # Every channel confirmed before anyone relies on it (joins read history after).
-                with anyio.fail_after(10):
-                    for confirmed in pending:
-                        await confirmed.wait()
-                feed.check()
-                self._feed = feed
-                self.connected.set()
-                yield feed
-            finally:
-                self._feed = None
-                self.connected = anyio.Event()
-                for event in self._confirmed.values():
-                    event.set()  # waiters re-check, and fail as unavailable
-                tasks.cancel_scope.cancel()
+        feed: _Feed | None = None
+        try:
+            async with anyio.create_task_group() as tasks:
+                if isinstance(self._redis, RedisCluster):
+                    # Where each slot lives now: after a failover the old master is gone.
+                    await self._redis.initialize()
+                    await self._redis.nodes_manager.initialize()
+                    feed = _ShardFeed(self._redis, tasks, self._on_message, self._wanted)
+                else:
+                    feed = _PlainFeed(self._redis, tasks, self._on_message, self._wanted)
+                try:
+                    channels = [self._control, *self._deliver]
+                    pending = [anyio.Event() for _ in channels]
+                    self._confirmed.update(zip(channels, pending, strict=True))
+                    await feed.add(channels)
+                    # Every channel confirmed before anyone relies on it (joins read history
+                    # after).
+                    with anyio.fail_after(10):
+                        for confirmed in pending:
+                            await confirmed.wait()
+                    feed.check()
+                    self._feed = feed
+                    self.connected.set()
+                    yield feed
+                finally:
+                    self._feed = None
+                    self.connected = anyio.Event()
+                    for event in self._confirmed.values():
+                        event.set()  # waiters re-check, and fail as unavailable
+                    tasks.cancel_scope.cancel()
+        finally:
+            # Closed once its readers are gone: closing under a reader racing to reconnect
+            # breaks inside redis-py.
+            if feed is not None:
                 with anyio.CancelScope(shield=True):
                     await feed.aclose()
 
@@ -382,6 +388,11 @@ class _Feed:
         except (RedisError, OSError) as err:
             self._error = err
             self._failed.set()
+        except Exception as err:
+            # redis-py can fail oddly while a connection breaks; any failure rebuilds the feed.
+            log.exception("event bus reader failed")
+            self._error = ConnectionError(f"reader failed: {err!r}")
+            self._failed.set()
 
 
 class _PlainFeed(_Feed):
@@ -418,6 +429,7 @@ class _ShardFeed(_Feed):
         super().__init__(tasks, on_message, wanted)
         self._cluster = cluster
         self._shards: dict[str, tuple[Redis, PubSub]] = {}  # master's name -> its connection
+        self._adding = anyio.Lock()
 
     async def add(self, channels: list[str]) -> None:
         # SSUBSCRIBE takes several channels only within one slot.
@@ -425,18 +437,21 @@ class _ShardFeed(_Feed):
         for channel in channels:
             by_slot.setdefault((self._master(channel), self._cluster.keyslot(channel)),
                                []).append(channel)
-        for (name, _), group in by_slot.items():
-            shard = self._shards.get(name)
-            if shard is None:
-                node = self._cluster.get_node(node_name=name)
-                if node is None:
-                    raise SlotMoved(f"the master {name} left the cluster")
-                client = shard_client(node)
-                shard = self._shards[name] = (client, client.pubsub())
-                await shard[1].ssubscribe(*group)
-                self._tasks.start_soon(self._read, shard[1])
-            else:
-                await shard[1].ssubscribe(*group)
+        # One at a time: a shard's connection is made by its first SSUBSCRIBE, and a second
+        # one sent meanwhile would open another.
+        async with self._adding:
+            for (name, _), group in by_slot.items():
+                shard = self._shards.get(name)
+                if shard is None:
+                    node = self._cluster.get_node(node_name=name)
+                    if node is None:
+                        raise SlotMoved(f"the master {name} left the cluster")
+                    client = shard_client(node)
+                    shard = self._shards[name] = (client, client.pubsub())
+                    await shard[1].ssubscribe(*group)
+                    self._tasks.start_soon(self._read, shard[1])
+                else:
+                    await shard[1].ssubscribe(*group)
 
     async def remove(self, channel: str) -> None:
         shard = self._shards.get(self._master(channel))

@@ -7,11 +7,18 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
 from realtime.codes import RequestError
+
+
+class Replies(Protocol):
+    async def once(self, user: str, key: str,
+                   act: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        """The first reply to `key` from `user`; `act` runs only for the first request."""
+        ...
 
 
 @dataclass

@@ -108,3 +108,10 @@ def monitor_nodes() -> str:
 def monitor_channel() -> str:
     """Channel carrying every monitor frame, already encoded, to every node."""
     return f"{PREFIX}:{{monitor}}:frames"
+def user_tag(user: str) -> str:
+    return f"{{user:{user}}}"
+
+
+def reply(user: str, key: str) -> str:
+    """The first reply to a user's request under an idempotency key (or a mark while it runs)."""
+    return f"{PREFIX}:{user_tag(user)}:reply:{key}"

@@ -10,6 +10,8 @@ from typing import Any
 import anyio
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 log = logging.getLogger("wingman.redis")
 
@@ -53,6 +55,8 @@ def shard_client(node: ClusterNode) -> Redis:
     TLS settings: the connection a node holds there for its sharded subscriptions."""
     kwargs = {k: v for k, v in node.connection_kwargs.items()
               if k in _SHARD_SETTINGS or k.startswith("ssl")}
+    # No quiet reconnect: a dropped connection must surface, so the bus resubscribes where the
+    # slot is now and refills what it missed.
     return Redis(connection_pool=ConnectionPool(
         connection_class=node.connection_class, host=node.host, port=int(node.port),
-        max_connections=2, health_check_interval=10, **kwargs))
+        max_connections=2, health_check_interval=10, retry=Retry(NoBackoff(), 0), **kwargs))

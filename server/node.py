@@ -19,7 +19,8 @@ from realtime.bus import Bus, InProcessBus, Unavailable
 from realtime.bus_redis import RedisBus
 from realtime.envelope import SYSTEM, Event
 from realtime.hub import SessionHub, StoredSession
-from realtime.idempotency import ReplyCache
+from realtime.idempotency import Replies, ReplyCache
+from realtime.idempotency_redis import RedisReplyCache
 from realtime.keys import trace_stream_names
 from realtime.monitor import LocalBoard, MonitorBoard
 from realtime.monitor_redis import RedisBoard
@@ -27,7 +28,7 @@ from realtime.presence import LocalPresence, Presence
 from realtime.presence_redis import RedisPresence
 from realtime.ratelimit import InProcessLimiter, RateLimiter
 from realtime.ratelimit_redis import RedisLimiter
-from realtime.redis_client import connect_redis
+from realtime.redis_client import RedisClient, connect_redis
 from realtime.registry import NodeRegistry
 from realtime.rights import SessionFacts
 from realtime.roster import Roster
@@ -159,7 +160,7 @@ class Node:
     hub: SessionHub
     runs: RunService
     tutor: TutorService
-    replies: ReplyCache
+    replies: Replies
     limiter: RateLimiter
     sandbox: Sandbox
     tasks: TaskGroup
@@ -174,7 +175,7 @@ class Node:
     learning: LearningService
     monitor: SessionMonitor
     moments: MomentReporter
-    redis: Redis | None = None
+    redis: RedisClient | None = None
     # Set on SIGTERM: /readyz answers 503 while the node still serves what it holds.
     draining: bool = False
 
@@ -313,7 +314,9 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                 runs=RunService(hub, bus, sandbox, tasks, settings.sandbox_queue,
                                 settings.run_wall_seconds),
                 tutor=TutorService(hub, tasks, settings.tutor_delta_seconds, learning.retrieve),
-                replies=ReplyCache(settings.idempotency_seconds), limiter=limiter,
+                replies=RedisReplyCache(redis, settings.idempotency_seconds)
+                if redis is not None else ReplyCache(settings.idempotency_seconds),
+                limiter=limiter,
                 sandbox=sandbox, tasks=tasks, mail=mail, email_tokens=EmailTokenStore(pool),
                 invites=InviteStore(pool), bus=bus, registry=registry,
                 profiles=profiles, notifications=notifications,

@@ -504,3 +504,19 @@ async def test_sessions_whose_keys_live_on_each_master_cross_nodes(
         await watcher.until("code.updated", code=f"# from a, slot on {port}\n")
         await tab_b.ok("code.update", sid=sid, code=f"# from b, slot on {port}\n")
         await learner.until("code.updated", code=f"# from b, slot on {port}\n")
+
+
+async def test_a_request_repeated_on_another_node_with_its_key_acts_once(
+        cluster: dict[str, RunningNode]) -> None:
+    a, b = cluster["a"], cluster["b"]
+    _account, tab_a, tab_b, sid = await learner_on_both(a, b)
+    first = await tab_a.ok("code.update", sid=sid, code="# once\n", key="update-1")
+    # As after a reconnect that landed on the other node.
+    again = await tab_b.ok("code.update", sid=sid, code="# once\n", key="update-1")
+    assert again == first
+    await tab_a.ok("code.update", sid=sid, code="# after\n")
+    await tab_b.until("code.updated", code="# after\n")
+    await settle(tab_a, tab_b)
+    for tab in (tab_a, tab_b):
+        assert [e[1] for e in seen(tab, sid)
+                if e[2] == "code.updated" and e[3]["code"] == "# once\n"] == [first["seq"]]
