@@ -228,7 +228,7 @@ class RedisBus:
             await feed.add([channel])
             with anyio.fail_after(5):
                 await confirmed.wait()
-        if self._feed is not feed:
+        if self._feed is not feed or feed.failed:
             raise Unavailable("the event bus connection dropped; retry shortly")
 
     async def unsubscribe(self, sid: str) -> None:
@@ -312,7 +312,10 @@ class RedisBus:
         return channel == self._control or channel in self._deliver
 
     def _on_message(self, kind: str, channel: str, payload: bytes) -> None:
-        if kind == "subscribe":
+        if kind == "failed":
+            for event in self._confirmed.values():
+                event.set()  # waiters re-check, and fail as unavailable
+        elif kind == "subscribe":
             confirmed = self._confirmed.pop(channel, None)
             if confirmed is not None:
                 confirmed.set()
@@ -386,13 +389,21 @@ class _Feed:
                 elif ended is not None and kind == ended and self._wanted(channel):
                     raise SlotMoved(f"Redis ended the subscription to {channel}")
         except (RedisError, OSError) as err:
-            self._error = err
-            self._failed.set()
+            self._fail(err)
         except Exception as err:
             # redis-py can fail oddly while a connection breaks; any failure rebuilds the feed.
             log.exception("event bus reader failed")
-            self._error = ConnectionError(f"reader failed: {err!r}")
-            self._failed.set()
+            self._fail(ConnectionError(f"reader failed: {err!r}"))
+
+    def _fail(self, err: Exception) -> None:
+        if self._error is None:
+            self._error = err
+        self._failed.set()
+        self._on_message("failed", "", b"")  # whoever waits for a confirmation stops waiting
+
+    @property
+    def failed(self) -> bool:
+        return self._error is not None
 
 
 class _PlainFeed(_Feed):
@@ -432,26 +443,33 @@ class _ShardFeed(_Feed):
         self._adding = anyio.Lock()
 
     async def add(self, channels: list[str]) -> None:
+        # One at a time: a shard's connection is made by its first SSUBSCRIBE, and a second
+        # one sent meanwhile would open another.
+        async with self._adding:
+            try:
+                await self._add(channels)
+            except (RedisError, OSError) as err:
+                self._fail(err)  # a shard connection half made, or a slot moved: rebuild
+                raise
+
+    async def _add(self, channels: list[str]) -> None:
         # SSUBSCRIBE takes several channels only within one slot.
         by_slot: dict[tuple[str, int], list[str]] = {}
         for channel in channels:
             by_slot.setdefault((self._master(channel), self._cluster.keyslot(channel)),
                                []).append(channel)
-        # One at a time: a shard's connection is made by its first SSUBSCRIBE, and a second
-        # one sent meanwhile would open another.
-        async with self._adding:
-            for (name, _), group in by_slot.items():
-                shard = self._shards.get(name)
-                if shard is None:
-                    node = self._cluster.get_node(node_name=name)
-                    if node is None:
-                        raise SlotMoved(f"the master {name} left the cluster")
-                    client = shard_client(node)
-                    shard = self._shards[name] = (client, client.pubsub())
-                    await shard[1].ssubscribe(*group)
-                    self._tasks.start_soon(self._read, shard[1])
-                else:
-                    await shard[1].ssubscribe(*group)
+        for (name, _), group in by_slot.items():
+            shard = self._shards.get(name)
+            if shard is None:
+                node = self._cluster.get_node(node_name=name)
+                if node is None:
+                    raise SlotMoved(f"the master {name} left the cluster")
+                client = shard_client(node)
+                shard = self._shards[name] = (client, client.pubsub())
+                await shard[1].ssubscribe(*group)
+                self._tasks.start_soon(self._read, shard[1])
+            else:
+                await shard[1].ssubscribe(*group)
 
     async def remove(self, channel: str) -> None:
         shard = self._shards.get(self._master(channel))
