@@ -10,12 +10,12 @@ from typing import Any
 
 import anyio
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from realtime import keys
 from realtime.bus_redis import as_unavailable
 from realtime.monitor import node_frame, now_ms, remove_frame, upsert_frame
+from realtime.redis_client import RedisClient
 
 log = logging.getLogger("wingman.monitor")
 
@@ -30,7 +30,7 @@ return 0
 
 
 class RedisBoard:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
         self._remove = redis.register_script(_REMOVE)
         self.on_frame: Callable[[bytes], None] = lambda frame: None

@@ -16,11 +16,11 @@ from typing import Any
 
 import anyio
 import msgspec
-from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from realtime.bus_redis import decode_message, text
 from realtime.envelope import Event
+from realtime.redis_client import RedisClient
 from storage.trace import TRANSIENT, TraceRow, TraceStore, Written
 
 log = logging.getLogger("wingman.trace")
@@ -49,7 +49,7 @@ class WriterObserver:
 class StreamTraceWriter:
     """One node's consumer in the trace writers' group; `tasks` loops share the streams."""
 
-    def __init__(self, redis: Redis, store: TraceStore, consumer: str, streams: list[str],
+    def __init__(self, redis: RedisClient, store: TraceStore, consumer: str, streams: list[str],
                  batch: int, idle_seconds: float, claim_idle_seconds: float, tasks: int,
                  observer: WriterObserver | None = None) -> None:
         self._redis = redis
