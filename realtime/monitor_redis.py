@@ -10,29 +10,42 @@ from typing import Any
 
 import anyio
 import orjson
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from realtime import keys
 from realtime.bus_redis import as_unavailable
 from realtime.monitor import node_frame, now_ms, remove_frame, upsert_frame
-from realtime.redis_client import RedisClient
+from realtime.redis_client import RedisClient, shard_client
 
 log = logging.getLogger("wingman.monitor")
 
 # Take the session off and announce it only when this call took it off: announced once.
+# PUBLISH on one Redis, SPUBLISH on a cluster (the channel shares the board's slot).
 _REMOVE = """
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
-  redis.call('PUBLISH', KEYS[2], ARGV[2])
+  redis.call('PUBLISH_COMMAND', KEYS[2], ARGV[2])
   return 1
 end
 return 0
+"""
+
+# Put an entry on the board and announce it in one step (a cluster pipeline cannot publish).
+_PUT = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PUBLISH_COMMAND', KEYS[2], ARGV[3])
+return 1
 """
 
 
 class RedisBoard:
     def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
-        self._remove = redis.register_script(_REMOVE)
+        command = "SPUBLISH" if isinstance(redis, RedisCluster) else "PUBLISH"
+        self._remove = redis.register_script(_REMOVE.replace("PUBLISH_COMMAND", command))
+        self._put_script = redis.register_script(_PUT.replace("PUBLISH_COMMAND", command))
         self.on_frame: Callable[[bytes], None] = lambda frame: None
 
     async def put_session(self, summary: dict[str, Any]) -> None:
@@ -48,10 +61,8 @@ class RedisBoard:
 
     async def _put(self, key: str, field: str, value: dict[str, Any], frame: bytes) -> None:
         async with as_unavailable():
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.hset(key, field, orjson.dumps(value))
-            pipe.publish(keys.monitor_channel(), frame)
-            await pipe.execute()
+            await self._put_script(keys=[key, keys.monitor_channel()],
+                                   args=[field, orjson.dumps(value), frame])
 
     async def sessions(self) -> list[dict[str, Any]]:
         async with as_unavailable():
@@ -76,18 +87,41 @@ class RedisBoard:
         """Hold a subscription to the monitor channel; reconnect with backoff when it drops."""
         backoff = 0.1
         while True:
-            pubsub = self._redis.pubsub()
+            client: Redis | None = None
+            pubsub: PubSub | None = None
             try:
-                await pubsub.subscribe(keys.monitor_channel())
+                channel = keys.monitor_channel()
+                if isinstance(self._redis, RedisCluster):
+                    # Sharded: held on the master of the board's slot, found afresh each time.
+                    await self._redis.initialize()
+                    await self._redis.nodes_manager.initialize()
+                    node = self._redis.get_node_from_key(channel)
+                    if node is None:
+                        raise OSError(f"no master serves {channel} now")
+                    client = shard_client(node)
+                    pubsub = client.pubsub()
+                    await pubsub.ssubscribe(channel)
+                    delivered = "smessage"
+                else:
+                    pubsub = self._redis.pubsub()
+                    await pubsub.subscribe(channel)
+                    delivered = "message"
                 backoff = 0.1
                 while True:
                     message = await pubsub.get_message(timeout=5.0)
-                    if message is not None and message["type"] == "message":
+                    if message is None:
+                        continue
+                    if message["type"] == delivered:
                         self.on_frame(message["data"])
+                    elif message["type"] == "sunsubscribe":
+                        raise OSError("the board's slot moved")
             except (RedisError, OSError) as err:
                 log.warning("monitor channel lost (%s); reconnecting in %.1fs", err, backoff)
             finally:
                 with anyio.CancelScope(shield=True), suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    if pubsub is not None:
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    if client is not None:
+                        await client.aclose()
             await anyio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
