@@ -152,11 +152,11 @@ async def retention(database_url: str, rows: int, days: int,
                 SELECT $1::date, s.sid, q, 1, to_timestamp(($2 + q) / 1000.0), 'code.updated',
                        'u', 'learner', jsonb_build_object('code', '# edit ' || q)
                 FROM (SELECT (lpad(to_hex($2::bigint), 12, '0') || '7'
-                              || substr(md5($1::text || i), 1, 3) || '8'
-                              || substr(md5($1::text || i), 4, 15))::uuid AS sid
+                              || substr(md5($5 || i), 1, 3) || '8'
+                              || substr(md5($5 || i), 4, 15))::uuid AS sid
                       FROM generate_series(1, $3) AS i) AS s,
                      generate_series(1, $4) AS q
-                """, day, start_ms, sessions_per_day, per_day // sessions_per_day)
+                """, day, start_ms, sessions_per_day, per_day // sessions_per_day, str(day))
         filled = time.perf_counter() - began
         total = await pool.fetchval("SELECT count(*) FROM trace_events")
         await pool.execute("CREATE TABLE trace_events_flat (LIKE trace_events INCLUDING ALL)")
