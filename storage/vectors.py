@@ -16,6 +16,10 @@ def _literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
 
 
+# The kinds of content kept as vectors, each with its own HNSW index (migration 0041).
+KINDS = ("question", "lesson")
+
+
 @dataclass(frozen=True)
 class ContentVector:
     key: str
@@ -68,28 +72,27 @@ class VectorStore:
 
     async def nearest(self, kind: str, embedder: str, vector: Sequence[float], limit: int,
                       exclude: Sequence[str] = ()) -> list[Near]:
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind of content {kind!r}")
+        # The kind is written into the statement (one of KINDS, never input) so that the
+        # planner can pick that kind's partial HNSW index.
         rows = await self._pool.fetch(
-            "SELECT key, title, 1 - (embedding <=> $3::text::vector) AS similarity"
-            " FROM content_vectors WHERE kind = $1 AND embedder = $2"
-            " AND NOT (key = ANY($4::text[]))"
-            " ORDER BY embedding <=> $3::text::vector LIMIT $5",
-            kind, embedder, _literal(vector), list(exclude), limit)
+            "SELECT key, title, 1 - (embedding <=> $2::text::vector) AS similarity"
+            f" FROM content_vectors WHERE kind = '{kind}' AND embedder = $1"
+            " AND NOT (key = ANY($3::text[]))"
+            " ORDER BY embedding <=> $2::text::vector LIMIT $4",
+            embedder, _literal(vector), list(exclude), limit)
         return [Near(r["key"], r["title"], float(r["similarity"])) for r in rows]
 
     async def nearest_to_key(self, kind: str, embedder: str, key: str,
                              limit: int) -> list[Near] | None:
         """The items nearest the stored item `key` (itself left out); None if not stored."""
         row = await self._pool.fetchrow(
-            "SELECT embedding::text AS v FROM content_vectors"
+            "SELECT embedding::real[] AS v FROM content_vectors"
             " WHERE kind = $1 AND embedder = $2 AND key = $3", kind, embedder, key)
         if row is None:
             return None
-        rows = await self._pool.fetch(
-            "SELECT key, title, 1 - (embedding <=> $3::text::vector) AS similarity"
-            " FROM content_vectors WHERE kind = $1 AND embedder = $2 AND key <> $4"
-            " ORDER BY embedding <=> $3::text::vector LIMIT $5",
-            kind, embedder, row["v"], key, limit)
-        return [Near(r["key"], r["title"], float(r["similarity"])) for r in rows]
+        return await self.nearest(kind, embedder, row["v"], limit, exclude=[key])
 
     async def add_mistakes(self, learner: str, sid: str, question_id: str, embedder: str,
                            mistakes: Sequence[tuple[str, str, Sequence[float]]]) -> None:
