@@ -12,7 +12,7 @@ the cluster summed) per delivered message and per publish, read from /proc/<pid>
 cpu_times), besides latency and losses. Two cores cannot show throughput growing with nodes;
 the cost per message shows what each node and each shard adds.
 
-    .venv/bin/python bench/scale.py            (about 8 minutes)
+    .venv/bin/python bench/scale.py            (about 14 minutes)
     .venv/bin/python bench/scale.py --quick    (a smoke run)
     .venv/bin/python bench/scale.py --nodes 1,2 --redis cluster
 
