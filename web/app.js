@@ -9,14 +9,15 @@ import {
   clearAuth,
   storedSid,
   storedUser,
-  accessToken,
   refreshAuth,
   onRefreshed,
   isAuthRefusal,
   mayHaveLogin,
   expectLogin,
   updateStoredUser,
+  socketToken,
 } from './js/api.js';
+import { toast } from './js/toast.js';
 import { AccountPanel, sentence } from './js/account.js';
 import { TokenKeeper } from './js/auth.js';
 import { WingmanSocket } from './js/socket.js';
@@ -32,18 +33,6 @@ import { ContentPage } from './js/content.js';
 import { ReplayPlayer } from './js/replay.js';
 
 const CONNECTION_ERRORS = new Set(['disconnected', 'closed', 'offline']);
-
-// --- toast -----------------------------------------------------------------
-
-let toastTimer = null;
-function toast(message) {
-  const el = $('#toast');
-  el.textContent = message;
-  el.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => (el.hidden = true), 7000);
-}
-$('#toast').addEventListener('click', () => ($('#toast').hidden = true));
 
 // --- views -----------------------------------------------------------------
 
@@ -88,19 +77,9 @@ const STATUS_TEXT = {
   offline: 'offline',
 };
 
-/** Socket token sources: null when the learner has to sign in again; rejects on passing failures. */
-async function tokenOrNull(fresh) {
-  try {
-    return fresh ? (await refreshAuth()).access_token : await accessToken();
-  } catch (err) {
-    if (isAuthRefusal(err)) return null;
-    throw err;
-  }
-}
-
 const socket = new WingmanSocket({
-  getToken: () => tokenOrNull(false),
-  refreshToken: () => tokenOrNull(true),
+  getToken: () => socketToken(false),
+  refreshToken: () => socketToken(true),
   canConnect: () => storedUser() !== null,
   onEvent: (ev) => session.onEvent(ev),
   onNotification: (note) => notified(note),

@@ -2,7 +2,8 @@
 // views: the mentor's sessions and invitations, the admin's live monitor, and watching one
 // session (#/watch/<sid>). Sign-in itself happens on the main page.
 
-import { storedUser, accessToken, refreshAuth, isAuthRefusal, mayHaveLogin, onRefreshed } from './js/api.js';
+import { storedUser, socketToken, refreshAuth, mayHaveLogin, onRefreshed } from './js/api.js';
+import { toast } from './js/toast.js';
 import { TokenKeeper } from './js/auth.js';
 import { WingmanSocket } from './js/socket.js';
 import { $ } from './js/dom.js';
@@ -12,16 +13,6 @@ import { MentorPage } from './js/mentor.js';
 
 const VIEWS = ['signin', 'mentor', 'monitor', 'watch'];
 const HOME = location.pathname.startsWith('/monitor') ? 'monitor' : 'mentor';
-
-let toastTimer = null;
-function toast(message) {
-  const el = $('#toast');
-  el.textContent = message;
-  el.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => (el.hidden = true), 7000);
-}
-$('#toast').addEventListener('click', () => ($('#toast').hidden = true));
 
 function roles() {
   return storedUser()?.roles || [];
@@ -34,20 +25,11 @@ function showView(name) {
   if (name !== 'mentor') mentor.hide();
 }
 
-async function tokenOrNull(fresh) {
-  try {
-    return fresh ? (await refreshAuth()).access_token : await accessToken();
-  } catch (err) {
-    if (isAuthRefusal(err)) return null;
-    throw err;
-  }
-}
-
 const STATUS_TEXT = { connecting: 'connecting…', connected: 'connected', reconnecting: 'reconnecting…', offline: 'offline' };
 
 const socket = new WingmanSocket({
-  getToken: () => tokenOrNull(false),
-  refreshToken: () => tokenOrNull(true),
+  getToken: () => socketToken(false),
+  refreshToken: () => socketToken(true),
   canConnect: () => storedUser() !== null,
   onEvent: (ev) => watch.onEvent(ev),
   onFrame: (msg) => {

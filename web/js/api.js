@@ -340,3 +340,13 @@ export const api = {
   exportContent: () => call('GET', '/api/admin/content/export'),
   importContent: (bundle) => call('POST', '/api/admin/content/import', { body: bundle }),
 };
+
+/** A token for the socket: null when the user has to sign in again; rejects on passing failures. */
+export async function socketToken(fresh) {
+  try {
+    return fresh ? (await refreshAuth()).access_token : await accessToken();
+  } catch (err) {
+    if (isAuthRefusal(err)) return null;
+    throw err;
+  }
+}

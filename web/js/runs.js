@@ -105,6 +105,16 @@ export class RunsView {
     if (notify) this.onActiveChange(this.activeRunId);
   }
 
+  /** Applies a run.started / run.output / run.finished event; false for any other kind. */
+  apply(ev) {
+    const d = ev.data || {};
+    if (ev.kind === 'run.started') this.started(d, ev.ts);
+    else if (ev.kind === 'run.output') this.output(d);
+    else if (ev.kind === 'run.finished') this.finished(d);
+    else return false;
+    return true;
+  }
+
   /** A local message in the pane (e.g. the run request failed). */
   notice(text) {
     const stick = nearBottom(this.outputEl);

@@ -20,7 +20,8 @@ import { RunsView } from './runs.js';
 import { TutorView } from './tutor.js';
 import { renderStatement } from './question.js';
 import { humanize } from './format.js';
-import { auditText } from './notices.js';
+import { EventOrder } from './order.js';
+import { Presence, presenceChip } from './presence.js';
 
 const CONNECTION_ERRORS = new Set(['disconnected', 'closed', 'offline']);
 
@@ -41,14 +42,11 @@ export class SessionController {
     this.onLeave = onLeave;
 
     this.sid = null;
-    this.epoch = null;
-    this.seq = 0;
-    this.joining = false;
-    this.buffer = [];
+    this.order = new EventOrder();
     this.loaded = false; // the view shows this session (so local edits are worth keeping)
     this.ended = false;
     this.question = null;
-    this.present = new Map(); // "user|role" → {user, role, name}
+    this.present = new Presence();
     this.runRequestPending = false;
     this.lastRunId = null; // from the code.run reply, in case run.started is still on its way
 
@@ -119,39 +117,31 @@ export class SessionController {
     const sid = this.sid;
     if (!sid) return null;
     const fields = { sid, role: 'learner' };
-    const since = this.epoch != null ? { epoch: this.epoch, seq: this.seq } : null;
+    const since = this.order.since;
     if (since) fields.since = since;
 
-    this.joining = true;
-    this.buffer = [];
+    this.order.startJoin();
     let data;
     try {
       data = await this.socket.request('session.join', fields, { early });
     } catch (err) {
-      if (sid === this.sid) {
-        this.joining = false;
-        this.buffer = [];
-      }
+      if (sid === this.sid) this.order.endJoin();
       throw err;
     }
     if (sid !== this.sid) return null; // user navigated away meanwhile
 
-    const buffered = this.buffer.sort((a, b) => a.seq - b.seq);
-    this.joining = false;
-    this.buffer = [];
+    const buffered = this.order.endJoin();
 
-    if (since && data.recovered && data.epoch === this.epoch) {
+    if (since && data.recovered && data.epoch === this.order.epoch) {
       // Missed events are (or will be) replayed as ordinary events.
       for (const ev of buffered) this._accept(ev);
     } else if (data.snapshot) {
       this._loadSnapshot(data.snapshot);
-      this.epoch = data.epoch;
-      this.seq = Number(data.seq) || 0;
+      this.order.settle(data.epoch, data.seq);
       for (const ev of buffered) this._accept(ev);
     } else if (!_retried) {
       // Not recoverable and no snapshot: ask again for a full snapshot.
-      this.epoch = null;
-      this.seq = 0;
+      this.order.restart();
       return this.join({ early, _retried: true });
     } else {
       throw Object.assign(new Error('The server sent no session state.'), { code: 'no_snapshot' });
@@ -178,68 +168,38 @@ export class SessionController {
 
   _accept(ev) {
     if (!this.sid || ev.sid !== this.sid) return;
-    if (this.joining) {
-      this.buffer.push(ev);
-      return;
-    }
-    if (this.epoch == null) return; // not joined: the join's snapshot will cover it
-    if (ev.epoch !== this.epoch) {
-      this._resync();
-      return;
-    }
-    if (!(ev.seq > this.seq)) return; // already applied (replay overlap)
-    this.seq = ev.seq;
-    try {
-      this._apply(ev);
-    } catch (err) {
-      console.error('failed to apply event', ev, err);
-    }
+    this.order.deliver(
+      ev,
+      (e) => this._apply(e),
+      () => this._resync(),
+    );
   }
 
   /** The server's history changed under us (new epoch): rebuild from a snapshot. */
   _resync() {
-    if (this.joining) return;
-    this.epoch = null;
-    this.seq = 0;
+    if (this.order.joining) return;
+    this.order.restart();
     this.join().catch((err) => {
       if (!CONNECTION_ERRORS.has(err.code)) this.toast(`Lost track of the session: ${err.message}`);
     });
   }
 
   _apply(ev) {
+    if (this.present.apply(ev)) {
+      this._renderPresence();
+      return;
+    }
+    if (this.runs.apply(ev)) {
+      if (ev.kind === 'run.started') this.tutor.clearHintError(); // "run your code first" is stale now
+      return;
+    }
+    if (this.tutor.apply(ev, this._label(ev.by))) return;
     const d = ev.data || {};
     switch (ev.kind) {
-      case 'presence.join':
-        this.present.set(`${d.user}|${d.role}`, d);
-        this._renderPresence();
-        break;
-      case 'presence.leave':
-        this.present.delete(`${d.user}|${d.role}`);
-        this._renderPresence();
-        break;
       case 'code.updated':
         // Our own updates echo back; the editor already has them (or newer).
         if (ev.by && this._isMe(ev.by.user) && this.sync.isOwnEcho(d.code)) break;
         this.sync.applyRemote(d.code);
-        break;
-      case 'run.started':
-        this.runs.started(d, ev.ts);
-        this.tutor.clearHintError(); // "run your code first" is stale now
-        break;
-      case 'run.output':
-        this.runs.output(d);
-        break;
-      case 'run.finished':
-        this.runs.finished(d);
-        break;
-      case 'tutor.turn.start':
-        this.tutor.turnStart(d, this._label(ev.by));
-        break;
-      case 'tutor.delta':
-        this.tutor.delta(d);
-        break;
-      case 'tutor.turn.end':
-        this.tutor.turnEnd(d);
         break;
       case 'hint.given':
         this.tutor.addHint(d);
@@ -247,9 +207,6 @@ export class SessionController {
       case 'mentor.note':
         // A private note reaches us whole when it is for us; others see it redacted.
         if (!d.redacted) this.tutor.note(d.text, this._label(ev.by, 'Mentor'), { private: !!d.private });
-        break;
-      case 'audit':
-        this.tutor.notice(auditText(d));
         break;
       case 'moment.detected':
         // For mentors' dashboards; the learner view deliberately stays quiet.
@@ -281,18 +238,14 @@ export class SessionController {
     this.lastRunId = null; // the snapshot knows every run
     this.tutor.loadConversation(snap.conversation, 'You');
     this.tutor.setHints(snap.hints, snap.hint_level);
-    this.present.clear();
-    for (const p of snap.present || []) this.present.set(`${p.user}|${p.role}`, p);
+    this.present.load(snap.present);
     this._renderPresence();
     this._setEnded(!!snap.ended, snap.end_reason);
     this.loaded = true;
   }
 
   _resetView() {
-    this.epoch = null;
-    this.seq = 0;
-    this.joining = false;
-    this.buffer = [];
+    this.order.reset();
     this.loaded = false;
     this.question = null;
     this.present.clear();
@@ -454,10 +407,8 @@ export class SessionController {
   }
 
   _renderPresence() {
-    const others = [...this.present.values()].filter((p) => !(this._isMe(p.user) && p.role === 'learner'));
-    clear(this.el.presence).append(
-      ...others.map((p) => h('span', { class: `presence-chip role-${p.role}`, title: `${p.name} (${p.role})` }, `${p.name || 'Someone'} · ${p.role}`)),
-    );
+    const others = this.present.all().filter((p) => !(this._isMe(p.user) && p.role === 'learner'));
+    clear(this.el.presence).append(...others.map((p) => presenceChip(p, p.name || 'Someone')));
   }
 
   /** Where the learner's cursor is, for those watching ({line, ch}, as CodeMirror counts). */
@@ -473,7 +424,7 @@ export class SessionController {
 
   _label(by, fallback = 'You') {
     if (!by || this._isMe(by.user)) return fallback;
-    const p = this.present.get(`${by.user}|${by.role}`);
+    const p = this.present.of(by);
     return p?.name || humanize(by.role) || fallback;
   }
 }

@@ -3,6 +3,7 @@
 
 import { h, clear, nearBottom, scrollToBottom } from './dom.js';
 import { humanize } from './format.js';
+import { auditText } from './notices.js';
 
 export const MAX_HINT_LEVEL = 5;
 
@@ -91,6 +92,17 @@ export class TutorView {
     turn.el.classList.remove('streaming');
     turn.replyEl.removeAttribute('aria-busy');
     if (!turn.text.data) turn.replyEl.classList.add('empty');
+  }
+
+  /** Applies a tutor turn event or an audit notice; false for any other kind. */
+  apply(ev, askerLabel) {
+    const d = ev.data || {};
+    if (ev.kind === 'tutor.turn.start') this.turnStart(d, askerLabel);
+    else if (ev.kind === 'tutor.delta') this.delta(d);
+    else if (ev.kind === 'tutor.turn.end') this.turnEnd(d);
+    else if (ev.kind === 'audit') this.notice(auditText(d));
+    else return false;
+    return true;
   }
 
   /** A mentor's note, shown inline in the conversation; a private one looks different. */

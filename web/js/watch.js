@@ -8,7 +8,9 @@ import { modeFor } from './editor.js';
 import { RunsView } from './runs.js';
 import { TutorView } from './tutor.js';
 import { humanize } from './format.js';
-import { auditText, momentText } from './notices.js';
+import { momentText } from './notices.js';
+import { EventOrder } from './order.js';
+import { Presence, presenceChip } from './presence.js';
 
 const CONNECTION_ERRORS = new Set(['disconnected', 'closed', 'offline']);
 
@@ -26,12 +28,9 @@ export class WatchView {
     this.toast = toast;
     this.onBack = onBack;
     this.sid = null;
-    this.epoch = null;
-    this.seq = 0;
-    this.joining = false;
-    this.buffer = [];
+    this.order = new EventOrder();
     this.ended = false;
-    this.present = new Map();
+    this.present = new Presence();
     this.learner = null;
     this.cursorMark = null;
     this.el = {
@@ -88,16 +87,14 @@ export class WatchView {
     const sid = this.sid;
     if (!sid) return;
     const fields = { sid, role: 'observer' };
-    const since = this.epoch != null ? { epoch: this.epoch, seq: this.seq } : null;
+    const since = this.order.since;
     if (since) fields.since = since;
-    this.joining = true;
-    this.buffer = [];
+    this.order.startJoin();
     let data;
     try {
       data = await this.socket.request('session.join', fields);
     } catch (err) {
-      this.joining = false;
-      this.buffer = [];
+      this.order.endJoin();
       if (!CONNECTION_ERRORS.has(err.code)) {
         this.el.ended.hidden = false;
         this.el.ended.textContent = `You cannot watch this session: ${err.message}`;
@@ -105,70 +102,36 @@ export class WatchView {
       return;
     }
     if (sid !== this.sid) return;
-    const buffered = this.buffer.sort((a, b) => a.seq - b.seq);
-    this.joining = false;
-    this.buffer = [];
+    const buffered = this.order.endJoin();
     if (data.snapshot) {
       this._load(data.snapshot);
-      this.epoch = data.epoch;
-      this.seq = Number(data.seq) || 0;
+      this.order.settle(data.epoch, data.seq);
     }
     for (const ev of buffered) this.onEvent(ev);
   }
 
   onEvent(ev) {
     if (!this.sid || ev.sid !== this.sid) return;
-    if (this.joining) {
-      this.buffer.push(ev);
-      return;
-    }
-    if (this.epoch == null) return;
-    if (ev.epoch !== this.epoch) {
-      this.epoch = null;
-      this.seq = 0;
-      this.join();
-      return;
-    }
-    if (!(ev.seq > this.seq)) return;
-    this.seq = ev.seq;
-    try {
-      this._apply(ev);
-    } catch (err) {
-      console.error('failed to apply event', ev, err);
-    }
+    this.order.deliver(
+      ev,
+      (e) => this._apply(e),
+      () => {
+        this.order.restart();
+        this.join();
+      },
+    );
   }
 
   _apply(ev) {
+    if (this.present.apply(ev)) {
+      this._renderPresence();
+      return;
+    }
+    if (this.runs.apply(ev) || this.tutor.apply(ev, this._name(ev.by))) return;
     const d = ev.data || {};
     switch (ev.kind) {
-      case 'presence.join':
-        this.present.set(`${d.user}|${d.role}`, d);
-        this._renderPresence();
-        break;
-      case 'presence.leave':
-        this.present.delete(`${d.user}|${d.role}`);
-        this._renderPresence();
-        break;
       case 'code.updated':
         this._setCode(d.code, d.cursor);
-        break;
-      case 'run.started':
-        this.runs.started(d, ev.ts);
-        break;
-      case 'run.output':
-        this.runs.output(d);
-        break;
-      case 'run.finished':
-        this.runs.finished(d);
-        break;
-      case 'tutor.turn.start':
-        this.tutor.turnStart(d, this._name(ev.by));
-        break;
-      case 'tutor.delta':
-        this.tutor.delta(d);
-        break;
-      case 'tutor.turn.end':
-        this.tutor.turnEnd(d);
         break;
       case 'hint.given':
         this.tutor.addHint(d);
@@ -180,9 +143,6 @@ export class WatchView {
         break;
       case 'moment.detected':
         this._addMoment(d, true);
-        break;
-      case 'audit':
-        this.tutor.notice(auditText(d));
         break;
       case 'session.ended':
         this._setEnded(true, d.reason);
@@ -197,8 +157,7 @@ export class WatchView {
     this.el.title.textContent = q.title || 'Session';
     this.editor.setOption('mode', modeFor(q.language));
     this.runs.language = q.language || 'python';
-    this.present.clear();
-    for (const p of snap.present || []) this.present.set(`${p.user}|${p.role}`, p);
+    this.present.load(snap.present);
     this._setCode(snap.code ?? '', null);
     this.runs.load(snap.runs);
     this.tutor.loadConversation(snap.conversation, this._learnerName());
@@ -235,13 +194,9 @@ export class WatchView {
   }
 
   _renderPresence() {
-    const learner = [...this.present.values()].find((p) => p.role === 'learner');
+    const learner = this.present.learner();
     this.el.learner.textContent = learner ? `${learner.name || 'The learner'} is here` : 'The learner is away';
-    clear(this.el.presence).append(
-      ...[...this.present.values()].map((p) =>
-        h('span', { class: `presence-chip role-${p.role}`, title: `${p.name} (${p.role})` }, `${this._isMe(p.user) ? 'You' : p.name || 'Someone'} · ${p.role}`),
-      ),
-    );
+    clear(this.el.presence).append(...this.present.all().map((p) => presenceChip(p, this._isMe(p.user) ? 'You' : p.name || 'Someone')));
   }
 
   _setEnded(ended, reason) {
@@ -290,10 +245,7 @@ export class WatchView {
   }
 
   _reset() {
-    this.epoch = null;
-    this.seq = 0;
-    this.joining = false;
-    this.buffer = [];
+    this.order.reset();
     this.present.clear();
     this.cursorMark?.clear();
     this.cursorMark = null;
@@ -309,8 +261,7 @@ export class WatchView {
   }
 
   _learnerName() {
-    const learner = [...this.present.values()].find((p) => p.role === 'learner');
-    return learner?.name || 'Learner';
+    return this.present.learner()?.name || 'Learner';
   }
 
   _isMe(userId) {
@@ -319,8 +270,6 @@ export class WatchView {
   }
 
   _name(by, fallback = 'Learner') {
-    if (!by) return fallback;
-    const p = this.present.get(`${by.user}|${by.role}`);
-    return p?.name || fallback;
+    return this.present.of(by)?.name || fallback;
   }
 }
