@@ -3,7 +3,6 @@ LISTEN/NOTIFY in the same transaction, so a node pushes only what was committed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import uuid
@@ -12,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import anyio
 import asyncpg
 
+from storage import listening
 from storage.db import Pool
 
 log = logging.getLogger("wingman.storage")
@@ -74,46 +73,17 @@ class NotificationStore:
 
     async def listen(self, arrived: Callable[[str, dict[str, Any]], None]) -> None:
         """Call `arrived(user, notification)` for every notification any node adds."""
-        delay = 0.5
-        while True:
-            try:
-                conn = await self._pool.acquire()
-            except (OSError, asyncpg.PostgresError) as err:
-                log.warning("notification listener cannot connect: %s", type(err).__name__)
-                await anyio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            delay = 0.5
-            lost = anyio.Event()
 
-            def notified(_c: Any, _pid: int, _channel: str, payload: object) -> None:
-                try:
-                    body = json.loads(str(payload))
-                    user = body.pop("user")
-                except (ValueError, KeyError, AttributeError):
-                    log.warning("ignored a malformed notification announcement")
-                    return
-                arrived(str(user), body)
-
-            conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+        def announced(payload: str) -> None:
             try:
-                await conn.add_listener(CHANNEL, notified)
-                await lost.wait()
-                log.warning("notification listener lost its connection; reconnecting")
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
-                log.warning("notification listener failed (%s); reconnecting",
-                            type(err).__name__)
-                await anyio.sleep(delay)
-            finally:
-                with anyio.CancelScope(shield=True):
-                    # Postgres going away may already have taken the connection from us.
-                    with contextlib.suppress(OSError, asyncpg.PostgresError,
-                                             asyncpg.InterfaceError):
-                        if not conn.is_closed():
-                            await conn.remove_listener(CHANNEL, notified)
-                    with contextlib.suppress(OSError, asyncpg.PostgresError,
-                                             asyncpg.InterfaceError):
-                        await self._pool.release(conn)
+                body = json.loads(payload)
+                user = body.pop("user")
+            except (ValueError, KeyError, AttributeError):
+                log.warning("ignored a malformed notification announcement")
+                return
+            arrived(str(user), body)
+
+        await listening.listen(self._pool, CHANNEL, "notification", announced)
 
 
 def _notification(row: asyncpg.Record) -> Notification:
