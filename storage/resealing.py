@@ -70,18 +70,25 @@ async def seal_plaintext(pool: Pool, sealer: PiiSealer, batch: int = 500) -> int
 
 async def reseal(pool: Pool, sealer: PiiSealer, batch: int = 500) -> int:
     """Re-seal under the current key whatever an older key sealed; how many rows changed."""
+    return await _reseal_stale(pool, sealer, batch, _STALE, "id",
+                               [("email_sealed", EMAIL), ("name_sealed", NAME)], _RESEAL)
+
+
+async def _reseal_stale(pool: Pool, sealer: PiiSealer, batch: int, stale: str, key: str,
+                        sealed: list[tuple[str, str]], update: str) -> int:
+    """Page through the rows `stale` finds by `key`, re-sealing each (column, pii) of `sealed`
+    and writing them back with `update` (key ids first, then the columns in order)."""
     header = sealer.current_header
     resealed = 0
     after = uuid.UUID(int=0)
     while True:
         async with pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(_STALE, after, header, len(header), batch)
+            rows = await conn.fetch(stale, after, header, len(header), batch)
             if not rows:
                 return resealed
-            ids = [r["id"] for r in rows]
-            emails = [_again(sealer, r["email_sealed"], EMAIL) for r in rows]
-            names = [_again(sealer, r["name_sealed"], NAME) for r in rows]
-            await conn.execute(_RESEAL, ids, emails, names)
+            ids = [r[key] for r in rows]
+            await conn.execute(update, ids, *([_again(sealer, r[column], pii) for r in rows]
+                                              for column, pii in sealed))
         resealed += len(rows)
         after = ids[-1]
 
@@ -99,18 +106,7 @@ ORDER BY user_id LIMIT $4 FOR UPDATE SKIP LOCKED
 
 async def reseal_goals(pool: Pool, sealer: PiiSealer, batch: int = 500) -> int:
     """The same for the goals learners wrote in their profile; how many changed."""
-    header = sealer.current_header
-    resealed = 0
-    after = uuid.UUID(int=0)
-    while True:
-        async with pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(_STALE_GOALS, after, header, len(header), batch)
-            if not rows:
-                return resealed
-            ids = [r["user_id"] for r in rows]
-            goals = [_again(sealer, r["goal_sealed"], GOAL) for r in rows]
-            await conn.execute(
-                "UPDATE profiles SET goal_sealed = u.goal FROM unnest($1::uuid[], $2::bytea[])"
-                " AS u(id, goal) WHERE profiles.user_id = u.id", ids, goals)
-        resealed += len(rows)
-        after = ids[-1]
+    return await _reseal_stale(
+        pool, sealer, batch, _STALE_GOALS, "user_id", [("goal_sealed", GOAL)],
+        "UPDATE profiles SET goal_sealed = u.goal FROM unnest($1::uuid[], $2::bytea[])"
+        " AS u(id, goal) WHERE profiles.user_id = u.id")
