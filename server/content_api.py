@@ -4,7 +4,7 @@ whole bank as a JSON bundle. Admins only (realtime/rights.py decides)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -55,6 +55,21 @@ async def _json(request: Request, node: Node) -> Any | Response:
         return msgspec.json.decode(bytes(body))
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return error(400, ErrorCode.BAD_REQUEST, "the body is not JSON")
+
+
+_Taken = TypeVar("_Taken")
+
+
+async def _read(request: Request, node: Node,
+                parse: Callable[[Any], _Taken]) -> _Taken | Response:
+    """The JSON body as `parse` takes it, or the error response to send instead."""
+    raw = await _json(request, node)
+    if isinstance(raw, Response):
+        return raw
+    try:
+        return parse(raw)
+    except ContentError as err:
+        return _refused(err)
 
 
 def _refused(err: ContentError) -> Response:
@@ -111,13 +126,9 @@ def _saved(question: Question, version: int) -> Response:
 
 @admin
 async def create(request: Request, who: Identity, node: Node) -> Response:
-    raw = await _json(request, node)
-    if isinstance(raw, Response):
-        return raw
-    try:
-        question = validate(raw, version=1)
-    except ContentError as err:
-        return _refused(err)
+    question = await _read(request, node, lambda raw: validate(raw, version=1))
+    if isinstance(question, Response):
+        return question
     try:
         version = await node.question_store.create(as_body(question), who.user)
     except QuestionExists:
@@ -129,17 +140,16 @@ async def create(request: Request, who: Identity, node: Node) -> Response:
 @admin
 async def edit(request: Request, who: Identity, node: Node) -> Response:
     qid = request.path_params["qid"]
-    raw = await _json(request, node)
-    if isinstance(raw, Response):
-        return raw
-    if isinstance(raw, dict) and raw.get("id", qid) != qid:
-        return error(400, ErrorCode.BAD_REQUEST, "the id cannot change; create a new question",
-                     field="id")
-    try:
+
+    def taken(raw: Any) -> Question:
+        if isinstance(raw, dict) and raw.get("id", qid) != qid:
+            raise ContentError("the id cannot change; create a new question", field="id")
         # The number is the store's to give; 1 only passes validation.
-        question = validate(raw, question_id=qid, version=1)
-    except ContentError as err:
-        return _refused(err)
+        return validate(raw, question_id=qid, version=1)
+
+    question = await _read(request, node, taken)
+    if isinstance(question, Response):
+        return question
     version = await node.question_store.edit(as_body(question), who.user)
     if version is None:
         return error(404, ErrorCode.NOT_FOUND, "no such question")
@@ -207,13 +217,9 @@ async def export(request: Request, who: Identity, node: Node) -> Response:
 
 @admin
 async def import_(request: Request, who: Identity, node: Node) -> Response:
-    raw = await _json(request, node)
-    if isinstance(raw, Response):
-        return raw
-    try:
-        entries = from_bundle(raw)
-    except ContentError as err:
-        return _refused(err)
+    entries = await _read(request, node, from_bundle)
+    if isinstance(entries, Response):
+        return entries
     changes: dict[str, Question | None] = {}
     for e in entries:
         if e.state is State.PUBLISHED:
