@@ -121,6 +121,14 @@ class Client:
                 seen = len(self.events)
                 await self.receive(within)
 
+    async def next_notification(self, within: float = 15.0) -> dict[str, Any]:
+        """The next notification frame to arrive (past ones do not count)."""
+        with anyio.fail_after(within):
+            while True:
+                frame = await self.receive(within)
+                if frame.get("type") == "notification":
+                    return frame
+
     async def close_code(self, within: float = 10.0) -> int | None:
         """Read on until the server closes the connection; the code it closed with."""
         try:

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.client import Account, grant_roles, register
-from tests.components import RunningNode, redis_server
-from tests.test_cluster import start_nodes
+from tests.components import RunningNode
+from tests.test_cluster import nodes_on_own_redis
 
 pytestmark = pytest.mark.browser
 
@@ -27,9 +26,8 @@ WAIT = 30_000
 def two_nodes(database_url: str, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[dict[str, RunningNode]]:
     folder = tmp_path_factory.mktemp("browser-monitor")
-    with ExitStack() as stack:
-        url = stack.enter_context(redis_server(folder / "redis"))
-        yield start_nodes(stack, database_url, url, folder, ("a", "b"))
+    with nodes_on_own_redis(database_url, folder, ("a", "b")) as nodes:
+        yield nodes
 
 
 async def signed_in(browser: Any, node: RunningNode, account: Account,

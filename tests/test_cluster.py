@@ -73,6 +73,15 @@ def start_nodes(stack: ExitStack, database_url: str, redis: str | Backing, folde
         for name in names}
 
 
+@contextmanager
+def nodes_on_own_redis(database_url: str, folder: Path, names: tuple[str, ...],
+                       **env: str) -> Iterator[dict[str, RunningNode]]:
+    """Nodes sharing one fresh redis-server of their own, stopped on leaving."""
+    with ExitStack() as stack:
+        url = stack.enter_context(redis_server(folder / "redis"))
+        yield start_nodes(stack, database_url, url, folder, names, **env)
+
+
 @pytest.fixture(scope="module", params=["redis", "cluster"])
 def shared_redis(request: pytest.FixtureRequest,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backing]:
@@ -454,9 +463,7 @@ async def test_a_node_whose_subscription_was_cut_refills_what_it_missed(
 async def test_a_learner_who_leaves_mid_run_stops_the_run(
         cluster: dict[str, RunningNode]) -> None:
     a, b = cluster["a"], cluster["b"]
-    account, learner, sid = await learner_on(a)
-    tab_b = await open_client(b, account.token)
-    await tab_b.ok("session.join", sid=sid, role="learner")
+    _account, learner, tab_b, sid = await learner_on_both(a, b)
     watcher, _ = await admin_on(b, sid)
     run_id = (await learner.ok("code.run", sid=sid, mode="run", code=SLEEPER))["run_id"]
     await watcher.until("run.output", run_id=run_id)

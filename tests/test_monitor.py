@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import anyio
@@ -17,8 +16,14 @@ import orjson
 import pytest
 
 from tests.client import Client, grant_roles, open_client, register
-from tests.components import RunningNode, redis_server
-from tests.test_cluster import admin_token, learner_on, settle, start_nodes
+from tests.components import RunningNode
+from tests.test_cluster import (
+    admin_token,
+    learner_on,
+    learner_on_both,
+    nodes_on_own_redis,
+    settle,
+)
 
 # Fails at its fifth line with an IndexError every time it runs.
 FAILING = "def two_sum(nums, target):\n    return nums\n\nprint(two_sum([1], 2)[5])\n"
@@ -30,13 +35,12 @@ IDLE_SECONDS = 3
 def monitored(database_url: str, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[dict[str, RunningNode]]:
     folder = tmp_path_factory.mktemp("monitor")
-    with ExitStack() as stack:
-        url = stack.enter_context(redis_server(folder / "redis"))
-        yield start_nodes(stack, database_url, url, folder, ("a", "b"),
-                          MOMENT_IDLE_SECONDS=str(IDLE_SECONDS), MOMENT_TICK_SECONDS="0.5",
-                          MONITOR_NODE_SECONDS="0.5",
-                          # A run the tests cancel must still be running on a loaded machine.
-                          RUN_WALL_SECONDS="60")
+    with nodes_on_own_redis(database_url, folder, ("a", "b"),
+                            MOMENT_IDLE_SECONDS=str(IDLE_SECONDS), MOMENT_TICK_SECONDS="0.5",
+                            MONITOR_NODE_SECONDS="0.5",
+                            # A run the tests cancel must still be running on a loaded machine.
+                            RUN_WALL_SECONDS="60") as nodes:
+        yield nodes
 
 
 async def admin_client(node: RunningNode) -> Client:
@@ -156,9 +160,7 @@ async def test_admin_sees_every_node_s_sessions_live_and_ends_one(
 async def test_moments_reach_everyone_once_from_tabs_on_two_nodes(
         monitored: dict[str, RunningNode]) -> None:
     a, b = monitored["a"], monitored["b"]
-    account, tab_a, sid = await learner_on(a)
-    tab_b = await open_client(b, account.token)
-    await tab_b.ok("session.join", sid=sid, role="learner")
+    _account, tab_a, tab_b, sid = await learner_on_both(a, b)
     # Failing runs started from both nodes count as one series.
     await fail_runs(tab_a, sid, 2)
     await fail_runs(tab_b, sid, 1)

@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.client import Account, Client, grant_roles, http_get, open_client, register
+from tests.client import Account, grant_roles, http_get, open_client, register
 from tests.components import RunningNode, running_node
 
 
@@ -112,14 +112,6 @@ def second_node(database_url: str, tmp_path_factory: pytest.TempPathFactory
         yield running
 
 
-async def notification_frame(client: Client, within: float = 15.0) -> dict[str, Any]:
-    with anyio.fail_after(within):
-        while True:
-            frame = await client.receive(within)
-            if frame.get("type") == "notification":
-                return frame
-
-
 async def mentor(node: RunningNode, database_url: str, name: str) -> Account:
     return await grant_roles(node, database_url, await register(node, name=name),
                              ["learner", "mentor"])
@@ -136,7 +128,7 @@ async def test_a_notification_reaches_the_user_online_on_another_node(
     invite = (await client.ok("mentor.invite", sid=sid, mentor=mia.email))["invite"]
 
     for tab in tabs:
-        frame = await notification_frame(tab)
+        frame = await tab.next_notification()
         data = frame["data"]
         assert data["kind"] == "mentor.invited"
         assert data["data"] == {"invite": invite, "sid": sid, "title": "Two Sum",

@@ -15,7 +15,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.client import Account, Client, http_get, open_client, register
+from tests.client import Account, http_get, open_client, register
 from tests.components import RunningNode, running_node
 from tests.mailbox import Mailbox
 
@@ -80,14 +80,6 @@ async def set_clock(clock_file: Path, now: datetime, settle: float = 1.5) -> Non
     await anyio.sleep(settle)
 
 
-async def notification(client: Client, within: float = 15.0) -> dict[str, Any]:
-    with anyio.fail_after(within):
-        while True:
-            frame = await client.receive(within)
-            if frame.get("type") == "notification":
-                return frame
-
-
 async def test_the_reminder_comes_at_the_local_time_once_and_only_to_who_wants_it(
         reminding_node: RunningNode, mailbox: Mailbox, clock_file: Path) -> None:
     node = reminding_node
@@ -113,7 +105,7 @@ async def test_the_reminder_comes_at_the_local_time_once_and_only_to_who_wants_i
     assert "Hello Asha" in mail.text
 
     # Bo turned email reminders off: no mail, but his open socket is told in the app.
-    note = await notification(bo_online)
+    note = await bo_online.next_notification()
     assert note["data"]["kind"] == "reviews.due"
     assert note["data"]["data"]["due"] == 1 and note["data"]["data"]["titles"] == ["Two Sum"]
     # It is 03:31 in Paris: Camille gets nothing yet.
