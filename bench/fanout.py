@@ -38,8 +38,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from multiprocessing.connection import Connection
@@ -162,9 +162,42 @@ def postgres(folder: Path) -> Iterator[str]:
         server.cleanup()
 
 
+Accounts = Callable[[int, list[str]], Awaitable[list[str]]]
+
+
+@asynccontextmanager
+async def accounts_in(database_url: str, folder: Path, label: str) -> AsyncIterator[Accounts]:
+    """Accounts straight into the users table (no password: tokens are minted here), as
+    registering thousands would spend minutes hashing passwords with argon2."""
+    settings = Settings(database_url=database_url, data_dir=folder,
+                        pii_keys=json.loads(TEST_PII_ENV["PII_KEYS"]),
+                        pii_key_id=TEST_PII_ENV["PII_KEY_ID"],
+                        pii_lookup_key=TEST_PII_ENV["PII_LOOKUP_KEY"])
+    pool = await open_pool(database_url, max_size=8)
+    users = UserStore(pool, load_sealer(settings))
+    batch = itertools.count()
+
+    async def accounts(count: int, roles: list[str]) -> list[str]:
+        tag = f"{next(batch)}-{uuid.uuid4().hex[:6]}"
+        gate = asyncio.Semaphore(8)
+
+        async def add(i: int) -> str:
+            async with gate:
+                user = await users.add(f"{label}-{tag}-{i}@example.com",
+                                       f"{label.capitalize()} {i}", None, roles, consent=True)
+            return user.id
+
+        return list(await asyncio.gather(*(add(i) for i in range(count))))
+
+    try:
+        yield accounts
+    finally:
+        await pool.close()
+
+
 @asynccontextmanager
 async def wingman(folder: Path, nodes: int, deflate: bool) -> AsyncIterator[System]:
-    with ExitStack() as stack:
+    async with AsyncExitStack() as stack:
         redis_url = stack.enter_context(redis_server(folder / "redis-wingman"))
         database_url = stack.enter_context(postgres(folder / "pg"))
         env = {
@@ -177,34 +210,11 @@ async def wingman(folder: Path, nodes: int, deflate: bool) -> AsyncIterator[Syst
         running = [stack.enter_context(running_node(database_url, folder / f"wingman-{i}",
                                                     port=None, NODE_ID=f"bench-{i}", **env))
                    for i in range(nodes)]
-        settings = Settings(database_url=database_url, data_dir=folder / "bench",
-                            pii_keys=json.loads(TEST_PII_ENV["PII_KEYS"]),
-                            pii_key_id=TEST_PII_ENV["PII_KEY_ID"],
-                            pii_lookup_key=TEST_PII_ENV["PII_LOOKUP_KEY"])
-        pool = await open_pool(database_url, max_size=8)
-        users = UserStore(pool, load_sealer(settings))
-        batch = itertools.count()
-
-        async def accounts(count: int, roles: list[str]) -> list[str]:
-            # Straight into the users table (no password: tokens are minted here), as
-            # registering thousands would spend minutes hashing passwords with argon2.
-            tag = f"{next(batch)}-{uuid.uuid4().hex[:6]}"
-            gate = asyncio.Semaphore(8)
-
-            async def add(i: int) -> str:
-                async with gate:
-                    user = await users.add(f"bench-{tag}-{i}@example.com", f"Bench {i}", None,
-                                           roles, consent=True)
-                return user.id
-
-            return list(await asyncio.gather(*(add(i) for i in range(count))))
-
-        try:
-            yield System("wingman", "wingman", [n.ws_url for n in running],
-                         [psutil.Process(n.process.pid) for n in running],
-                         [redis_process(redis_url)], accounts)
-        finally:
-            await pool.close()
+        accounts = await stack.enter_async_context(
+            accounts_in(database_url, folder / "bench", "bench"))
+        yield System("wingman", "wingman", [n.ws_url for n in running],
+                     [psutil.Process(n.process.pid) for n in running],
+                     [redis_process(redis_url)], accounts)
 
 
 @asynccontextmanager
@@ -667,13 +677,20 @@ def main() -> None:
     for needed in ("redis-server", "bwrap"):
         if shutil.which(needed) is None:
             sys.exit(f"fanout: needs {needed} on PATH")
+    measure("fanout", args, run, report)
+
+
+def measure(name: str, args: argparse.Namespace,
+            run: Callable[[argparse.Namespace, Path], Awaitable[list[Row]]],
+            report: Callable[[list[Row], argparse.Namespace], None]) -> None:
+    """Run the bench in a temporary folder under /tmp (kept with --keep), then report."""
     began = time.monotonic()
     if args.keep:
-        folder = tempfile.mkdtemp(prefix="bench-fanout-", dir="/tmp")
+        folder = tempfile.mkdtemp(prefix=f"bench-{name}-", dir="/tmp")
         print(f"logs and data stay in {folder}")
         rows = asyncio.run(run(args, Path(folder)))
     else:
-        with tempfile.TemporaryDirectory(prefix="bench-fanout-", dir="/tmp") as folder:
+        with tempfile.TemporaryDirectory(prefix=f"bench-{name}-", dir="/tmp") as folder:
             rows = asyncio.run(run(args, Path(folder)))
     report(rows, args)
     print(f"\n(took {time.monotonic() - began:.0f} s)")

@@ -24,16 +24,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
-import json
 import os
 import platform
 import shutil
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -45,11 +41,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("WINGMAN_TEST_UID_BASE", "64000")
 
 from bench.fanout import (
+    Accounts,
     Bench,
     Row,
     System,
     Workers,
+    accounts_in,
     brief,
+    measure,
     mint,
     postgres,
     raise_open_files,
@@ -57,42 +56,7 @@ from bench.fanout import (
     table,
 )
 from bench.loadgen import Spec
-from server.pii_keys import load_sealer
-from server.settings import Settings
-from storage.db import open_pool
-from storage.users import UserStore
-from tests.components import TEST_PII_ENV, redis_cluster, redis_server, running_node
-
-Accounts = Callable[[int, list[str]], Awaitable[list[str]]]
-
-
-@asynccontextmanager
-async def accounts_in(database_url: str, folder: Path) -> AsyncIterator[Accounts]:
-    """Accounts straight into the users table (tokens are minted here, no passwords hashed)."""
-    settings = Settings(database_url=database_url, data_dir=folder,
-                        pii_keys=json.loads(TEST_PII_ENV["PII_KEYS"]),
-                        pii_key_id=TEST_PII_ENV["PII_KEY_ID"],
-                        pii_lookup_key=TEST_PII_ENV["PII_LOOKUP_KEY"])
-    pool = await open_pool(database_url, max_size=8)
-    users = UserStore(pool, load_sealer(settings))
-    batch = itertools.count()
-
-    async def accounts(count: int, roles: list[str]) -> list[str]:
-        tag = f"{next(batch)}-{uuid.uuid4().hex[:6]}"
-        gate = asyncio.Semaphore(8)
-
-        async def add(i: int) -> str:
-            async with gate:
-                user = await users.add(f"scale-{tag}-{i}@example.com", f"Scale {i}", None, roles,
-                                       consent=True)
-            return user.id
-
-        return list(await asyncio.gather(*(add(i) for i in range(count))))
-
-    try:
-        yield accounts
-    finally:
-        await pool.close()
+from tests.components import redis_cluster, redis_server, running_node
 
 
 @asynccontextmanager
@@ -195,7 +159,7 @@ async def run(args: argparse.Namespace, folder: Path) -> list[Row]:
     try:
         async with AsyncExitStack() as stack:
             database_url = stack.enter_context(postgres(folder / "pg"))
-            accounts = await stack.enter_async_context(accounts_in(database_url, folder))
+            accounts = await stack.enter_async_context(accounts_in(database_url, folder, "scale"))
             for redis in args.redis:
                 for nodes in args.nodes:
                     began = time.monotonic()
@@ -260,17 +224,7 @@ def main() -> None:
     for needed in ("redis-server", "redis-cli", "bwrap"):
         if shutil.which(needed) is None:
             sys.exit(f"scale: needs {needed} on PATH")
-    began = time.monotonic()
-    if args.keep:
-        folder = tempfile.mkdtemp(prefix="bench-scale-", dir="/tmp")
-        print(f"logs and data stay in {folder}")
-        rows = asyncio.run(run(args, Path(folder)))
-    else:
-        with tempfile.TemporaryDirectory(prefix="bench-scale-", dir="/tmp") as folder:
-            rows = asyncio.run(run(args, Path(folder)))
-    report(rows, args)
-    print(f"\n(took {time.monotonic() - began:.0f} s)")
-
+    measure("scale", args, run, report)
 
 if __name__ == "__main__":
     main()
