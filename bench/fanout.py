@@ -651,23 +651,35 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sessions", type=int, help="(b) sessions (500)")
     parser.add_argument("--session-seconds", type=float, help="(b) seconds measured (10)")
     parser.add_argument("--idle", type=int, help="(c) idle connections (10000)")
-    parser.add_argument("--payload", type=int, default=200, help="bytes of code per update")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="receiving load generator processes (one more publishes)")
+    load_options(parser)
     parser.add_argument("--deflate", action="store_true",
                         help="servers accept permessage-deflate (both are off by default)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary folder (node and Redis logs) afterwards")
-    args = parser.parse_args(argv)
-    for name, value in (QUICK if args.quick else FULL).items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
+    args = sized(parser, argv, FULL, QUICK)
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     args.subscribers = [int(s) for s in str(args.subscribers).split(",")]
     unknown = set(args.systems) - set(SYSTEMS) | set(args.scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown: {', '.join(sorted(unknown))}")
+    return args
+
+
+def load_options(parser: argparse.ArgumentParser) -> None:
+    """The load generator's options, the same in every bench."""
+    parser.add_argument("--payload", type=int, default=200, help="bytes of code per update")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="receiving load generator processes (one more publishes)")
+
+
+def sized(parser: argparse.ArgumentParser, argv: list[str] | None, full: dict[str, Any],
+          quick: dict[str, Any]) -> argparse.Namespace:
+    """The arguments, with the sizes not given taken from the full run or from --quick."""
+    args = parser.parse_args(argv)
+    for name, value in (quick if args.quick else full).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     return args
 
 

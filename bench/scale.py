@@ -48,11 +48,13 @@ from bench.fanout import (
     Workers,
     accounts_in,
     brief,
+    load_options,
     measure,
     mint,
     postgres,
     raise_open_files,
     redis_process,
+    sized,
     table,
 )
 from bench.loadgen import Spec
@@ -202,15 +204,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--delivered", type=float, help="(a) deliveries a second (2000)")
     parser.add_argument("--sessions", type=int, help="(b) sessions (300)")
     parser.add_argument("--seconds", type=float, help="publishing per measured step (5)")
-    parser.add_argument("--payload", type=int, default=200, help="bytes of code per update")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="receiving load generator processes (one more publishes)")
+    load_options(parser)
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary folder (node and Redis logs) afterwards")
-    args = parser.parse_args(argv)
-    for name, value in (QUICK if args.quick else FULL).items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
+    args = sized(parser, argv, FULL, QUICK)
     args.nodes = [int(n) for n in args.nodes.split(",")]
     args.redis = [r.strip() for r in args.redis.split(",") if r.strip()]
     if set(args.redis) - {"redis", "cluster"}:
