@@ -14,6 +14,9 @@ import asyncpg
 from storage.db import Pool
 
 log = logging.getLogger("wingman.storage")
+# What Postgres going away raises, depending on where the connection was (asyncpg's own state
+# machine raises InternalClientError when the server vanishes in the middle of a LISTEN).
+LOST = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
 async def listen(pool: Pool, channel: str, what: str, arrived: Callable[[str], None]) -> None:
@@ -22,7 +25,7 @@ async def listen(pool: Pool, channel: str, what: str, arrived: Callable[[str], N
     while True:
         try:
             conn = await pool.acquire()
-        except (OSError, asyncpg.PostgresError) as err:
+        except LOST as err:
             log.warning("%s listener cannot connect: %s", what, type(err).__name__)
             await anyio.sleep(delay)
             delay = min(delay * 2, 10.0)
@@ -38,16 +41,14 @@ async def listen(pool: Pool, channel: str, what: str, arrived: Callable[[str], N
             await conn.add_listener(channel, notified)
             await lost.wait()
             log.warning("%s listener lost its connection; reconnecting", what)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+        except LOST as err:
             log.warning("%s listener failed (%s); reconnecting", what, type(err).__name__)
             await anyio.sleep(delay)
         finally:
             with anyio.CancelScope(shield=True):
                 # Postgres going away may already have taken the connection from us.
-                with contextlib.suppress(OSError, asyncpg.PostgresError,
-                                         asyncpg.InterfaceError):
+                with contextlib.suppress(*LOST):
                     if not conn.is_closed():
                         await conn.remove_listener(channel, notified)
-                with contextlib.suppress(OSError, asyncpg.PostgresError,
-                                         asyncpg.InterfaceError):
+                with contextlib.suppress(*LOST):
                     await pool.release(conn)
