@@ -369,8 +369,16 @@ async def test_redis_restarted_mid_session(database_url: str, tmp_path: Path) ->
             for client in (learner, watcher):
                 assert await client.close_code(within=20) == 1012
             tab = await open_client(a, account.token)
-            back = await tab.ok("session.join", sid=sid, role="learner",
-                                since={"epoch": old["epoch"], "seq": old["seq"]})
+            # `unavailable` means retry (PROTOCOL.md): the node's pool may still hold a
+            # connection from before the restart.
+            for _ in range(20):
+                joined = await tab.request("session.join", sid=sid, role="learner",
+                                           since={"epoch": old["epoch"], "seq": old["seq"]})
+                if joined["ok"] or joined["error"]["code"] != "unavailable":
+                    break
+                await anyio.sleep(0.5)
+            assert joined["ok"], joined
+            back = joined["data"]
             assert back["recovered"] is False and back["epoch"] != old["epoch"]
             assert back["seq"] >= old["seq"] and back["snapshot"]["code"] == WRONG
             watcher2, view = await admin_on(b, sid)
