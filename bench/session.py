@@ -7,6 +7,7 @@ events per second one node sustains with 100 connected learners.
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import sys
 import tempfile
@@ -45,7 +46,10 @@ async def first_output(node: RunningNode, runs: int, gap: float) -> list[float]:
     return timings
 
 
-async def learners(node: RunningNode, count: int, seconds: float) -> dict[str, float]:
+async def learners(node: RunningNode, count: int, seconds: float,
+                   per_second: float = 0.0) -> dict[str, float]:
+    """`count` learners editing for `seconds`: each as fast as its echoes come back, or at most
+    `per_second` edits a second each (a paced load, like people typing)."""
     clients: list[tuple[Client, str]] = []
     for _ in range(count):
         client = await open_client(node, (await register(node)).token)
@@ -61,7 +65,10 @@ async def learners(node: RunningNode, count: int, seconds: float) -> dict[str, f
     async def learner(client: Client, sid: str) -> None:
         nonlocal delivered
         n = 0
+        start = time.monotonic() + (random.random() / per_second if per_second else 0.0)
         while time.monotonic() < deadline:
+            if per_second:
+                await anyio.sleep(max(0.0, start + n / per_second - time.monotonic()))
             n += 1
             sent = time.time() * 1000
             await client.ok("code.update", sid=sid, code=f"# edit {n}")

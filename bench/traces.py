@@ -1,10 +1,12 @@
 """The durable trace write path and the retention job, measured on this machine:
 
   1. events/s the write path sustains alone: trace streams filled with events as the publish
-     script writes them, then drained by the real trace writer (XREADGROUP, one `unnest` insert
-     per batch, XACK after the commit, trimming) into a fresh Postgres database;
-  2. the p99 of a session load (learners editing, edit -> echo over real sockets on a real
-     node) with the node's trace writer busy on a backlog, against the same load with no writer;
+     script writes them, then drained by real trace writer processes (XREADGROUP, one COPY per
+     batch, XACK after the commit, trimming) into a fresh Postgres database;
+  2. the p99 of a session load (learners editing at a person's pace, edit -> echo over real
+     sockets on a real node) with the node's trace writer busy on a backlog, against the same
+     load with no writer; and the same for learners editing as fast as they can, which
+     saturates the machine (a stress figure: any other work then shows as latency);
   3. one retention run over N synthetic rows across D days (dropping the expired days'
      partitions) next to a plain DELETE of the same rows from an unpartitioned copy.
 
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +32,7 @@ from pathlib import Path
 
 import anyio
 import msgspec
+from anyio.abc import Process
 from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -35,11 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.session import learners
 from realtime.envelope import Actor, Draft, Role
 from realtime.keys import session_keys, trace_stream_names
-from server.trace_streams import GROUP, StreamTraceWriter
+from server.trace_process import writer_command
+from server.trace_streams import GROUP
 from storage.db import open_pool
 from storage.migrate import migrate
 from storage.retention import TraceRetention
-from storage.trace import TraceStore
 from tests.components import postgres_url, redis_server, running_node
 from tests.pg import fresh_database
 
@@ -85,36 +90,47 @@ async def backlog(redis: Redis) -> int:
     return total
 
 
-async def write_path(database_url: str, redis_url: str, events: int, batch: int,
-                     tasks: int) -> float:
-    """Events/s of the trace writer draining `events` entries into Postgres."""
+async def backlog_below(redis: Redis, events: int) -> float:
+    """The moment the streams' backlog falls below `events`."""
+    while True:
+        if await backlog(redis) < events:
+            return time.perf_counter()
+        await anyio.sleep(0.02)
+
+
+async def write_path(database_url: str, redis_url: str, events: int, batch: int, tasks: int,
+                     processes: int) -> float:
+    """Events/s of `processes` trace writer processes (as a node starts them) draining `events`
+    entries into Postgres; timed from the first batch written to the last."""
     redis = Redis.from_url(redis_url)
     await redis.flushall()
-    pool = await open_pool(database_url, max_size=tasks + 2)
+    pool = await open_pool(database_url, max_size=2)
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+           "TRACE_BATCH": str(batch), "TRACE_WRITER_TASKS": str(tasks),
+           "TRACE_STREAMS": str(STREAMS), "TRACE_WRITER_NICE": "0", "LOG_LEVEL": "warning"}
+    writers: list[Process] = []
     try:
         await migrate(pool)
         await fill_streams(redis, events, sessions=max(events // 200, 1))
-        writer = StreamTraceWriter(redis, TraceStore(pool), "bench", trace_stream_names(STREAMS),
-                                   batch, 0.02, 30.0, tasks)
-        began = time.perf_counter()
-        async with anyio.create_task_group() as group:
-            group.start_soon(writer.run)
-            while True:
-                if writer.written >= events:
-                    break
-                await anyio.sleep(0.05)
-            group.cancel_scope.cancel()
-        elapsed = time.perf_counter() - began
+        writers = [await anyio.open_process(writer_command(f"bench-{n}"), env=env,
+                                            stdout=subprocess.DEVNULL, stderr=None)
+                   for n in range(processes)]
+        began = await backlog_below(redis, events)
+        elapsed = await backlog_below(redis, 1) - began
         stored = await pool.fetchval("SELECT count(*) FROM trace_events")
         assert stored == events, (stored, events)
         return events / elapsed
     finally:
+        for writer in writers:
+            writer.terminate()
+            await writer.wait()
         await pool.close()
         await redis.aclose()
 
 
 async def session_load(database_url: str, redis_url: str, folder: Path, learners_n: int,
-                       seconds: float, writer_busy: bool, backlog_events: int) -> dict[str, float]:
+                       per_second: float, seconds: float, writer_busy: bool,
+                       backlog_events: int) -> dict[str, float]:
     redis = Redis.from_url(redis_url)
     await redis.flushall()
     env = {"REDIS_URL": redis_url, "RATE_FRAMES": "1000000/s", "RATE_REGISTER_ADDRESS":
@@ -124,7 +140,7 @@ async def session_load(database_url: str, redis_url: str, folder: Path, learners
     if writer_busy:
         await fill_streams(redis, backlog_events, sessions=max(backlog_events // 200, 1))
     with running_node(database_url, folder, **env) as node:
-        load = await learners(node, learners_n, seconds)
+        load = await learners(node, learners_n, seconds, per_second)
         load["backlog_left"] = float(await backlog(redis))
     await redis.aclose()
     return load
@@ -184,9 +200,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=300_000, help="events for part 1")
-    parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--tasks", type=int, default=2, help="writer loops")
-    parser.add_argument("--learners", type=int, default=40)
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--tasks", type=int, default=2, help="loops per writer process")
+    parser.add_argument("--processes", default="1,2",
+                        help="writer processes (one node's default is 1; each node adds its own)")
+    parser.add_argument("--learners", type=int, default=100, help="paced learners")
+    parser.add_argument("--edits-per-second", type=float, default=4.0)
+    parser.add_argument("--stress-learners", type=int, default=40)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--days", type=int, default=100)
@@ -197,30 +217,38 @@ async def main() -> None:
         folder = Path(temp)
         server = postgres_url(folder / "pg")
         with redis_server(folder / "redis") as redis_url:
-            rate = 0.0
+            rates: dict[int, float] = {}
             if "1" in args.parts:
-                rate = await write_path(fresh_database(server), redis_url, args.events,
-                                        args.batch, args.tasks)
-                print(f"write path alone: {rate:,.0f} events/s ({args.events:,} events, "
-                      f"batch {args.batch}, {args.tasks} writer loops; target >= 50,000)",
-                      flush=True)
+                for processes in map(int, args.processes.split(",")):
+                    rate = rates[processes] = await write_path(
+                        fresh_database(server), redis_url, args.events, args.batch, args.tasks,
+                        processes)
+                    print(f"write path alone, {processes} writer process(es) of {args.tasks} "
+                          f"loops: {rate:,.0f} events/s ({args.events:,} events, batch "
+                          f"{args.batch}; target >= 50,000)", flush=True)
             if "2" in args.parts:
-                db = fresh_database(server)
-                quiet = await session_load(db, redis_url, folder / "quiet", args.learners,
-                                           args.seconds, False, 0)
-                busy_backlog = int(max(rate, 20_000) * args.seconds * 1.5)
-                busy = await session_load(db, redis_url, folder / "busy", args.learners,
-                                          args.seconds, True, busy_backlog)
-                change = (busy["p99_ms"] / quiet["p99_ms"] - 1) * 100
-                print(f"session load, {args.learners} learners editing for {args.seconds:.0f} s "
-                      f"(edit -> echo):", flush=True)
-                print(f"  no trace writer:   p50 {quiet['p50_ms']:.1f} ms, p99 "
-                      f"{quiet['p99_ms']:.1f} ms, {quiet['events_per_s']:.0f} events/s")
-                print(f"  writer busy:       p50 {busy['p50_ms']:.1f} ms, p99 "
-                      f"{busy['p99_ms']:.1f} ms, {busy['events_per_s']:.0f} events/s "
-                      f"(backlog {busy_backlog:,}, {busy['backlog_left']:,.0f} left at the end)")
-                print(f"  p99 with the writer busy: {change:+.0f}% (target within 20%)",
-                      flush=True)
+                # The node's own writer (one process) kept busy on a backlog for the whole run.
+                busy_backlog = int(max(rates.get(1, 0.0), 20_000) * args.seconds * 1.5)
+                for learners_n, per_second, label in (
+                        (args.learners, args.edits_per_second,
+                         f"{args.edits_per_second:g} edits/s each (paced, like people typing)"),
+                        (args.stress_learners, 0.0, "each as fast as its echoes come back "
+                         "(saturating both cores: a stress figure, not the target)")):
+                    db = fresh_database(server)
+                    quiet = await session_load(db, redis_url, folder / "quiet", learners_n,
+                                               per_second, args.seconds, False, 0)
+                    busy = await session_load(db, redis_url, folder / "busy", learners_n,
+                                              per_second, args.seconds, True, busy_backlog)
+                    change = (busy["p99_ms"] / quiet["p99_ms"] - 1) * 100
+                    print(f"session load, {learners_n} learners editing for {args.seconds:.0f} s"
+                          f", {label}; edit -> echo:", flush=True)
+                    for name, load in (("no trace writer", quiet), ("writer busy", busy)):
+                        print(f"  {name + ':':<18} p50 {load['p50_ms']:.1f} ms, p99 "
+                              f"{load['p99_ms']:.1f} ms, {load['events_per_s']:.0f} events/s, "
+                              f"node CPU {load['server_cpu_us_per_event']:.0f} us/event")
+                    print(f"  writer busy on a backlog of {busy_backlog:,} "
+                          f"({busy['backlog_left']:,.0f} left at the end): p99 {change:+.0f}% "
+                          f"(target within 20%)", flush=True)
             if "3" in args.parts:
                 result = await retention(fresh_database(server), args.rows, args.days,
                                          args.retention_days)

@@ -277,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         "withdrawn; one node at a time")
     retention_run.add_argument("--now", type=_instant,
                                help="the job's clock (ISO 8601, UTC unless said); default: now")
+    writer = commands.add_parser(
+        "trace-writer", help="write the Redis trace streams to Postgres (a node starts its own)")
+    writer.add_argument("--consumer", required=True, help="this writer's name in the group")
     args = parser.parse_args(argv)
 
     overrides = {k: v for k, v in {"host": getattr(args, "host", None),
@@ -293,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "content":
         return asyncio.run(_content(settings, args.content_command, args.folder,
                                     getattr(args, "publish", False)))
+    if args.command == "trace-writer":
+        from server.trace_process import serve_trace_writer
+
+        return asyncio.run(serve_trace_writer(settings, args.consumer))
     if args.command == "retention":
         return asyncio.run(_retention(settings, args.now))
     if args.command == "sandbox":

@@ -50,6 +50,7 @@ from server.reminders import ReminderJob, StoredDueReviews
 from server.runs import RunService
 from server.settings import SandboxBackend, Settings
 from server.tokens import TokenIssuer, load_signing_keys
+from server.trace_process import TraceWriterProcesses
 from server.trace_streams import StreamTraceWriter, WriterObserver, event_row
 from server.tutoring import TutorService
 from storage.db import Pool, open_pool, resolve_url
@@ -248,6 +249,9 @@ async def open_sandbox(settings: Settings) -> Sandbox:
 
 @asynccontextmanager
 async def open_node(settings: Settings) -> AsyncIterator[Node]:
+    # Resolved once: the trace writer processes use the same database.
+    settings = settings.model_copy(update={
+        "database_url": await resolve_url(settings.database_url, settings.data_dir)})
     sealer = load_sealer(settings)
     pool = await prepare_database(settings, sealer)
     sandbox = await open_sandbox(settings)
@@ -280,19 +284,23 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
     presence: Presence
     registry: NodeRegistry | None = None
     board: MonitorBoard = RedisBoard(redis) if redis is not None else LocalBoard()
-    stream_writer: StreamTraceWriter | None = None
+    stream_writer: StreamTraceWriter | TraceWriterProcesses | None = None
+    writer_observer = WriterObserver(_count_batch,
+                                     lambda stream, n: metrics.TRACE_LAG.labels(stream).set(n))
     if redis is not None:
         bus = RedisBus(redis, settings.node_id, settings.history_events,
                        settings.history_lifetime_seconds, settings.trace_streams,
                        settings.trace_stream_bound)
         bus.on_trace_full = _trace_stream_full
-        if settings.trace_writer:
+        if settings.trace_writer and settings.trace_writer_processes > 0:
+            assert settings.database_url is not None
+            stream_writer = TraceWriterProcesses(settings, settings.database_url,
+                                                 writer_observer, store.on_set_aside)
+        elif settings.trace_writer:
             stream_writer = StreamTraceWriter(
                 redis, store, settings.node_id, trace_stream_names(settings.trace_streams),
                 settings.trace_batch, settings.trace_flush_seconds,
-                settings.trace_claim_idle_seconds, settings.trace_writer_tasks,
-                WriterObserver(_count_batch,
-                               lambda stream, n: metrics.TRACE_LAG.labels(stream).set(n)))
+                settings.trace_claim_idle_seconds, settings.trace_writer_tasks, writer_observer)
         presence = RedisPresence(redis, settings.node_id, settings.node_ttl_seconds,
                                  settings.history_lifetime_seconds, settings.trace_streams)
         registry = NodeRegistry(redis, settings.node_id, settings.node_ttl_seconds)

@@ -163,6 +163,12 @@ class Settings(BaseSettings):
     trace_writer: bool = True
     trace_claim_idle_seconds: float = 30.0
     trace_writer_tasks: int = 2
+    # Trace writers run as this many processes beside the node (0: inside the node's own event
+    # loop), at this niceness, so that a backlog being written never slows a session.
+    trace_writer_processes: int = 1
+    trace_writer_nice: int = 10
+    # Set by a node for the writer processes it starts: they die with it.
+    trace_writer_parent: int = 0
     # Traces are kept at least this many days after their session started, gone a day later.
     trace_retention_days: int = 90
     # Daily partitions are made this many days ahead.

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import anyio
@@ -19,9 +20,18 @@ import msgspec
 from redis.exceptions import RedisError, ResponseError
 
 from realtime.bus_redis import decode_message, text
-from realtime.envelope import Event
+from realtime.envelope import Actor, Event
 from realtime.redis_client import RedisClient
-from storage.trace import TRANSIENT, TraceRow, TraceStore, Written
+from storage.trace import (
+    REFUSED,
+    TRANSIENT,
+    PlacedRow,
+    TraceRow,
+    TraceStore,
+    Written,
+    refused,
+    row_day,
+)
 
 log = logging.getLogger("wingman.trace")
 
@@ -36,6 +46,37 @@ def event_row(event: Event) -> TraceRow:
         data = {k: v for k, v in data.items() if k != "name"}
     return TraceRow(event.sid, event.seq, event.epoch, event.ts, event.kind, event.by.user,
                     event.by.role.value, data, event.private_to)
+
+
+class _PlacedBody(msgspec.Struct):
+    """The fields of a Draft's JSON the trace keeps, its data left as JSON for Postgres."""
+
+    kind: str
+    by: Actor
+    data: msgspec.Raw
+    private_to: str | None = None
+
+
+_placed_body = msgspec.json.Decoder(_PlacedBody)
+
+
+def placed_rows(entries: list[Any]) -> list[PlacedRow]:
+    """Stream entries as rows, their data not decoded; raises (KeyError, ValueError, a msgspec
+    error) for an entry that needs the careful path of `event_row`."""
+    rows: list[PlacedRow] = []
+    known: dict[str, date | None] = {}
+    for _, fields in entries:
+        sid = text(fields[b"s"])
+        epoch, seq, ts, message = fields[b"m"].split(b" ", 3)
+        body = _placed_body.decode(message)
+        data = bytes(body.data)
+        # jsonb holds no NUL and the trace no names: those few take the careful path.
+        if b"\\u0000" in data or b'"name"' in data:
+            raise ValueError("an event to clean")
+        rows.append(PlacedRow(row_day(sid, int(ts), known), sid, int(seq), int(epoch), int(ts),
+                              body.kind, body.by.user, body.by.role.value, data.decode(),
+                              body.private_to))
+    return rows
 
 
 @dataclass
@@ -142,6 +183,19 @@ class StreamTraceWriter:
         return claimed
 
     async def _write(self, stream: str, entries: list[Any]) -> None:
+        try:
+            written: Written = await self._retrying(self._store.write_placed,
+                                                    placed_rows(entries))
+        except (*REFUSED, KeyError, msgspec.DecodeError):
+            # Something in the batch is not storable as it stands (a NUL, a malformed entry):
+            # decode every entry, clean it, and find the culprits by splitting.
+            written = await self._write_decoded(entries)
+        # Acknowledged only now that Postgres committed; a crash before this writes them again.
+        await self._redis.xack(stream, GROUP, *[entry_id for entry_id, _ in entries])
+        self.written += written.rows
+        self._observer.batch(written)
+
+    async def _write_decoded(self, entries: list[Any]) -> Written:
         rows: list[TraceRow] = []
         for entry_id, fields in entries:
             try:
@@ -153,10 +207,7 @@ class StreamTraceWriter:
                                      repr(fields)[:10_000])
                 self._store.on_set_aside(type(err).__name__)
         written: Written = await self._retrying(self._store.write, rows)
-        # Acknowledged only now that Postgres committed; a crash before this writes them again.
-        await self._redis.xack(stream, GROUP, *[entry_id for entry_id, _ in entries])
-        self.written += written.rows
-        self._observer.batch(written)
+        return written
 
     async def _retrying(self, attempt: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         """Postgres unreachable: back off and try the same again, holding the entries pending."""
@@ -165,6 +216,8 @@ class StreamTraceWriter:
             try:
                 return await attempt(*args)
             except TRANSIENT as err:
+                if refused(err):
+                    raise
                 log.warning("trace write failed, retrying in %.1fs: %s", delay,
                             type(err).__name__)
                 await anyio.sleep(delay)

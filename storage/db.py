@@ -43,9 +43,23 @@ async def open_pool(url: str, min_size: int = 1, max_size: int = 10) -> Pool:
     return pool
 
 
+class JsonText(str):
+    """Text that is JSON already: stored in a jsonb column as it is, not encoded again."""
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    # jsonb's binary form is a version byte and the JSON text; binary so that COPY can take it.
+    text = value if isinstance(value, JsonText) else json.dumps(value)
+    return b"\x01" + text.encode()
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return json.loads(data[1:])
+
+
 async def _init(connection: asyncpg.Connection[Any]) -> None:
-    await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads,
-                                    schema="pg_catalog")
+    await connection.set_type_codec("jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb,
+                                    schema="pg_catalog", format="binary")
 
 
 async def resolve_url(configured: str | None, data_dir: Path) -> str:

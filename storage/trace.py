@@ -13,21 +13,21 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import anyio
 import asyncpg
 import msgspec
 
-from storage.db import Pool
+from storage.db import JsonText, Pool
 
 log = logging.getLogger("wingman.trace")
 
 _INSERT = """
 INSERT INTO trace_events (day, sid, seq, epoch, ts, kind, actor, role, data, private_to)
-SELECT y, s, q, e, t, k, a, r, d::jsonb, p
-FROM unnest($1::date[], $2::uuid[], $3::bigint[], $4::bigint[], $5::timestamptz[], $6::text[],
+SELECT y, s, q, e, timestamptz 'epoch' + t * interval '1 ms', k, a, r, d::jsonb, p
+FROM unnest($1::date[], $2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[],
             $7::text[], $8::text[], $9::text[], $10::text[]) AS u(y, s, q, e, t, k, a, r, d, p)
 WHERE NOT EXISTS (SELECT 1 FROM trace_tombstones WHERE trace_tombstones.sid = u.s)
 ON CONFLICT (sid, seq, day) DO NOTHING
@@ -40,6 +40,18 @@ TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
              asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError,
              asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError,
              asyncpg.SerializationError)
+
+# Postgres (or the encoding before it) refuses the rows themselves: retrying will not help.
+REFUSED = (asyncpg.PostgresError, ValueError, TypeError, msgspec.EncodeError)
+_COLUMNS = ("day", "sid", "seq", "epoch", "ts", "kind", "actor", "role", "data", "private_to")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def refused(err: BaseException) -> bool:
+    """True when retrying the same rows cannot help (asyncpg's DataError, a value it cannot
+    encode, is an InterfaceError like a lost connection, but nothing transient)."""
+    return isinstance(err, asyncpg.DataError) or (
+        isinstance(err, REFUSED) and not isinstance(err, TRANSIENT))
 
 
 class TraceRow(NamedTuple):
@@ -54,15 +66,40 @@ class TraceRow(NamedTuple):
     private_to: str | None
 
 
-def session_day(sid: str | uuid.UUID, fallback_ms: int | None = None) -> date | None:
-    """The UTC day a session started, from its UUIDv7 id (the first 48 bits are Unix ms); for an
-    id of another version, the day of `fallback_ms` (or None)."""
+class PlacedRow(NamedTuple):
+    """A trace row as the bus placed it: the day its session started, and its data as JSON."""
+
+    day: date
+    sid: str
+    seq: int
+    epoch: int
+    ts_ms: int
+    kind: str
+    actor: str
+    role: str
+    data: str
+    private_to: str | None
+
+
+def session_day(sid: str | uuid.UUID) -> date | None:
+    """The UTC day a session started, from its UUIDv7 id (the first 48 bits are Unix ms); None
+    for an id of another version."""
     value = sid if isinstance(sid, uuid.UUID) else uuid.UUID(sid)
     if value.version == 7:
         return datetime.fromtimestamp((value.int >> 80) / 1000, UTC).date()
-    if fallback_ms is None:
-        return None
-    return datetime.fromtimestamp(fallback_ms / 1000, UTC).date()
+    return None
+
+
+def row_day(sid: str, ts_ms: int, known: dict[str, date | None] | None = None) -> date:
+    """The partition day of a session's event: the day the session started, or for a session id
+    that does not carry it, the day of the event. `known` remembers the days of sessions seen."""
+    if known is None:
+        day = session_day(sid)
+    elif sid in known:
+        day = known[sid]
+    else:
+        day = known[sid] = session_day(sid)
+    return day or datetime.fromtimestamp(ts_ms / 1000, UTC).date()
 
 
 def _clean(value: Any) -> Any:
@@ -99,15 +136,38 @@ class TraceStore:
         await self._write(batch, written)
         return written
 
+    async def write_placed(self, batch: list[PlacedRow]) -> Written:
+        """The fast path: the whole batch in one COPY, all or nothing. Raises what Postgres
+        raised when it refuses any row; the caller then decodes the batch and uses `write`."""
+        if not batch:
+            return Written()
+        async with self._pool.acquire() as conn, conn.transaction():
+            erased = {str(r["sid"]) for r in await conn.fetch(
+                "SELECT sid FROM trace_tombstones WHERE sid = ANY($1::uuid[])",
+                list({row.sid for row in batch}))}
+            rows = [row for row in batch if str(uuid.UUID(row.sid)) not in erased] \
+                if erased else batch
+            if not rows:
+                return Written(rows=len(batch))
+            try:
+                async with conn.transaction():
+                    await conn.copy_records_to_table("trace_events", columns=_COLUMNS, records=[
+                        (*row[:4], _EPOCH + timedelta(milliseconds=row.ts_ms), *row[5:8],
+                         JsonText(row.data), row.private_to) for row in rows])
+            except asyncpg.UniqueViolationError:
+                # A writer that died before acknowledging wrote some of them already.
+                await conn.execute(_INSERT, *zip(*rows, strict=True))
+        return Written(rows=len(batch))
+
     async def _write(self, batch: list[TraceRow], written: Written) -> None:
         if not batch:
             return
         try:
             await self._insert(batch)
             written.rows += len(batch)
-        except TRANSIENT:
-            raise
-        except (asyncpg.PostgresError, ValueError, TypeError, msgspec.EncodeError) as err:
+        except Exception as err:
+            if not refused(err):
+                raise
             if len(batch) == 1:
                 await self._set_aside(batch[0], err)
                 written.set_aside += 1
@@ -118,15 +178,12 @@ class TraceStore:
             await self._write(batch[half:], written)
 
     async def _insert(self, batch: list[TraceRow]) -> None:
-        columns: list[list[Any]] = [[] for _ in range(10)]
-        for row in batch:
-            key = uuid.UUID(row.sid)
-            values = (session_day(key, row.ts_ms), key, row.seq, row.epoch,
-                      datetime.fromtimestamp(row.ts_ms / 1000, UTC), row.kind, row.actor,
-                      row.role, _json.encode(_clean(row.data)).decode(), row.private_to)
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
-        await self._pool.execute(_INSERT, *columns)
+        known: dict[str, date | None] = {}
+        await self.write_placed([
+            PlacedRow(row_day(row.sid, row.ts_ms, known), row.sid, row.seq, row.epoch, row.ts_ms,
+                      row.kind, row.actor, row.role, _json.encode(_clean(row.data)).decode(),
+                      row.private_to)
+            for row in batch])
 
     async def _set_aside(self, row: TraceRow, err: Exception) -> None:
         reason = type(err).__name__

@@ -20,6 +20,7 @@ from typing import Any
 
 import anyio
 import asyncpg
+import psutil
 from redis.asyncio import Redis
 
 from realtime.keys import session_keys, trace_stream_names
@@ -130,6 +131,35 @@ async def test_a_writer_killed_mid_batch_and_another_taking_over_store_each_even
         finally:
             await conn.close()
         await redis.aclose()
+
+
+def writer_processes(node: RunningNode) -> list[psutil.Process]:
+    return [child for child in psutil.Process(node.process.pid).children()
+            if "trace-writer" in child.cmdline()]
+
+
+async def test_the_trace_writer_is_a_process_of_its_own_restarted_and_gone_with_its_node(
+        database_url: str, tmp_path: Path) -> None:
+    db = fresh_database(database_url)
+    with ExitStack() as stack:
+        redis_url = stack.enter_context(redis_server(tmp_path / "redis"))
+        node = stack.enter_context(running_node(db, tmp_path / "a", REDIS_URL=redis_url,
+                                                NODE_ID="a", **WRITER_ENV))
+        learner, sid = await learner_session(node)
+        first = await type_code(learner, sid, 5, "before")
+        assert await wait_stored(db, sid, first, 30) == list(range(1, first + 1))
+        [writer] = writer_processes(node)
+        assert writer.nice() == 10  # the node's sessions come first
+        writer.kill()
+        last = await type_code(learner, sid, 5, "after")
+        # Started again, it writes what came meanwhile; the node never stopped serving.
+        assert await wait_stored(db, sid, last, 30) == list(range(1, last + 1))
+        [again] = writer_processes(node)
+        assert again.pid != writer.pid
+        node.stop(signal.SIGKILL)
+        again.wait(10)  # it dies with its node
+        assert not again.is_running()
+        await learner.close()
 
 
 async def test_postgres_gone_for_30_seconds_while_sessions_go_on_loses_nothing(
