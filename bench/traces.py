@@ -107,7 +107,7 @@ async def write_path(database_url: str, redis_url: str, events: int, batch: int,
     pool = await open_pool(database_url, max_size=2)
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
            "TRACE_BATCH": str(batch), "TRACE_WRITER_TASKS": str(tasks),
-           "TRACE_STREAMS": str(STREAMS), "TRACE_WRITER_NICE": "0", "LOG_LEVEL": "warning"}
+           "TRACE_STREAMS": str(STREAMS), "TRACE_WRITER_NICE": "0"}
     writers: list[Process] = []
     try:
         await migrate(pool)
@@ -206,7 +206,7 @@ async def main() -> None:
                         help="writer processes (one node's default is 1; each node adds its own)")
     parser.add_argument("--learners", type=int, default=100, help="paced learners")
     parser.add_argument("--edits-per-second", type=float, default=4.0)
-    parser.add_argument("--stress-learners", type=int, default=40)
+    parser.add_argument("--stress-learners", type=int, default=40, help="0: no stress load")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--days", type=int, default=100)
@@ -229,11 +229,12 @@ async def main() -> None:
             if "2" in args.parts:
                 # The node's own writer (one process) kept busy on a backlog for the whole run.
                 busy_backlog = int(max(rates.get(1, 0.0), 20_000) * args.seconds * 1.5)
-                for learners_n, per_second, label in (
-                        (args.learners, args.edits_per_second,
-                         f"{args.edits_per_second:g} edits/s each (paced, like people typing)"),
-                        (args.stress_learners, 0.0, "each as fast as its echoes come back "
-                         "(saturating both cores: a stress figure, not the target)")):
+                loads = [(args.learners, args.edits_per_second,
+                          f"{args.edits_per_second:g} edits/s each (paced, like people typing)")]
+                if args.stress_learners:
+                    loads.append((args.stress_learners, 0.0, "each as fast as its echoes come "
+                                  "back (saturating both cores: a stress figure)"))
+                for learners_n, per_second, label in loads:
                     db = fresh_database(server)
                     quiet = await session_load(db, redis_url, folder / "quiet", learners_n,
                                                per_second, args.seconds, False, 0)

@@ -300,7 +300,8 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             stream_writer = StreamTraceWriter(
                 redis, store, settings.node_id, trace_stream_names(settings.trace_streams),
                 settings.trace_batch, settings.trace_flush_seconds,
-                settings.trace_claim_idle_seconds, settings.trace_writer_tasks, writer_observer)
+                settings.trace_claim_idle_seconds, settings.trace_writer_tasks,
+                settings.trace_read_chunk, writer_observer)
         presence = RedisPresence(redis, settings.node_id, settings.node_ttl_seconds,
                                  settings.history_lifetime_seconds, settings.trace_streams)
         registry = NodeRegistry(redis, settings.node_id, settings.node_ttl_seconds)

@@ -139,7 +139,7 @@ class Settings(BaseSettings):
     # Sessions are spread over this many Redis trace streams by their id; each stream's hash tag
     # is the cluster slot of its sessions' keys. Change it only with Redis emptied of sessions.
     trace_streams: int = 16
-    trace_batch: int = 500
+    trace_batch: int = 2000
     trace_flush_seconds: float = 0.1
     # Without Redis: events a node queues for Postgres at most before refusing new ones.
     trace_queue_events: int = 200_000
@@ -166,6 +166,8 @@ class Settings(BaseSettings):
     # Trace writers run as this many processes beside the node (0: inside the node's own event
     # loop), at this niceness, so that a backlog being written never slows a session.
     trace_writer_processes: int = 1
+    # A writer reads and acknowledges at most this many stream entries per Redis command.
+    trace_read_chunk: int = 250
     trace_writer_nice: int = 10
     # Set by a node for the writer processes it starts: they die with it.
     trace_writer_parent: int = 0

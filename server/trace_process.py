@@ -67,6 +67,7 @@ async def serve_trace_writer(settings: Settings, consumer: str) -> int:
             redis, store, consumer, trace_stream_names(settings.trace_streams),
             settings.trace_batch, settings.trace_flush_seconds,
             settings.trace_claim_idle_seconds, settings.trace_writer_tasks,
+            settings.trace_read_chunk,
             WriterObserver(lambda w: _report({"batch": [w.rows, w.set_aside]}),
                            lambda stream, n: _report({"length": [stream, n]})))
         async with anyio.create_task_group() as tasks:

@@ -31,6 +31,7 @@ from storage.trace import (
     Written,
     refused,
     row_day,
+    stored_json,
 )
 
 log = logging.getLogger("wingman.trace")
@@ -41,11 +42,14 @@ GROUP = "trace-writers"
 def event_row(event: Event) -> TraceRow:
     """A session event as a trace row; names are personal data kept sealed in `users`, so the
     trace keeps user ids only."""
-    data = event.data
-    if "name" in data:
-        data = {k: v for k, v in data.items() if k != "name"}
     return TraceRow(event.sid, event.seq, event.epoch, event.ts, event.kind, event.by.user,
-                    event.by.role.value, data, event.private_to)
+                    event.by.role.value, _kept(event.data), event.private_to)
+
+
+def _kept(data: dict[str, Any]) -> dict[str, Any]:
+    if "name" in data:
+        return {k: v for k, v in data.items() if k != "name"}
+    return data
 
 
 class _PlacedBody(msgspec.Struct):
@@ -69,12 +73,12 @@ def placed_rows(entries: list[Any]) -> list[PlacedRow]:
         sid = text(fields[b"s"])
         epoch, seq, ts, message = fields[b"m"].split(b" ", 3)
         body = _placed_body.decode(message)
-        data = bytes(body.data)
-        # jsonb holds no NUL and the trace no names: those few take the careful path.
-        if b"\\u0000" in data or b'"name"' in data:
-            raise ValueError("an event to clean")
+        raw = bytes(body.data)
+        # The few that may hold a NUL (jsonb takes none) or a name (kept out) are decoded.
+        data = stored_json(_kept(msgspec.json.decode(raw))) \
+            if b"\\u0000" in raw or b'"name"' in raw else raw.decode()
         rows.append(PlacedRow(row_day(sid, int(ts), known), sid, int(seq), int(epoch), int(ts),
-                              body.kind, body.by.user, body.by.role.value, data.decode(),
+                              body.kind, body.by.user, body.by.role.value, data,
                               body.private_to))
     return rows
 
@@ -92,12 +96,15 @@ class StreamTraceWriter:
 
     def __init__(self, redis: RedisClient, store: TraceStore, consumer: str, streams: list[str],
                  batch: int, idle_seconds: float, claim_idle_seconds: float, tasks: int,
-                 observer: WriterObserver | None = None) -> None:
+                 read_chunk: int, observer: WriterObserver | None = None) -> None:
         self._redis = redis
         self._store = store
         self._consumer = consumer
         self._streams = streams
         self._batch = batch
+        # Redis runs one command at a time: a big read, acknowledgement or trim would hold up
+        # every session's publish behind it, so a batch is read and acknowledged in chunks.
+        self._chunk = max(1, min(read_chunk, batch))
         self._idle_seconds = idle_seconds
         self._claim_idle_ms = int(claim_idle_seconds * 1000)
         self._tasks = max(1, min(tasks, len(streams)))
@@ -161,9 +168,7 @@ class StreamTraceWriter:
             self._claimed_at[stream] = now
             entries = await self._claim(stream)
         if not entries:
-            reply: Any = await self._redis.xreadgroup(GROUP, self._consumer, {stream: ">"},
-                                                       count=self._batch)
-            entries = reply[0][1] if reply else []
+            entries = await self._read(stream)
         if entries:
             await self._write(stream, entries)
         if entries or now - self._trimmed_at.get(stream, 0.0) >= 1.0:
@@ -171,11 +176,23 @@ class StreamTraceWriter:
             await self._trim(stream)
         return bool(entries)
 
+    async def _read(self, stream: str) -> list[Any]:
+        entries: list[Any] = []
+        while len(entries) < self._batch:
+            count = min(self._chunk, self._batch - len(entries))
+            reply: Any = await self._redis.xreadgroup(GROUP, self._consumer, {stream: ">"},
+                                                       count=count)
+            chunk = reply[0][1] if reply else []
+            entries += chunk
+            if len(chunk) < count:
+                break
+        return entries
+
     async def _claim(self, stream: str) -> list[Any]:
         """Entries pending longer than the claim timeout (their writer died, or is stuck)."""
         reply: Any = await self._redis.xautoclaim(stream, GROUP, self._consumer,
                                                   min_idle_time=self._claim_idle_ms,
-                                                  start_id="0-0", count=self._batch)
+                                                  start_id="0-0", count=self._chunk)
         claimed = [entry for entry in reply[1] if entry and entry[1]]
         if claimed:
             log.warning("claimed %d trace entries a writer left pending on %s", len(claimed),
@@ -191,7 +208,9 @@ class StreamTraceWriter:
             # decode every entry, clean it, and find the culprits by splitting.
             written = await self._write_decoded(entries)
         # Acknowledged only now that Postgres committed; a crash before this writes them again.
-        await self._redis.xack(stream, GROUP, *[entry_id for entry_id, _ in entries])
+        for at in range(0, len(entries), self._chunk):
+            await self._redis.xack(stream, GROUP,
+                                   *[entry_id for entry_id, _ in entries[at:at + self._chunk]])
         self.written += written.rows
         self._observer.batch(written)
 

@@ -115,6 +115,11 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def stored_json(data: dict[str, Any]) -> str:
+    """Data as the JSON text jsonb takes (no NUL, no lone surrogate, no NaN)."""
+    return _json.encode(_clean(data)).decode()
+
+
 @dataclass
 class Written:
     """What one batch came to: rows taken by Postgres (or found there already), rows set aside."""
@@ -181,7 +186,7 @@ class TraceStore:
         known: dict[str, date | None] = {}
         await self.write_placed([
             PlacedRow(row_day(row.sid, row.ts_ms, known), row.sid, row.seq, row.epoch, row.ts_ms,
-                      row.kind, row.actor, row.role, _json.encode(_clean(row.data)).decode(),
+                      row.kind, row.actor, row.role, stored_json(row.data),
                       row.private_to)
             for row in batch])
 
