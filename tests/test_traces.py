@@ -93,16 +93,24 @@ async def eventually(read: Callable[[], Awaitable[int]], fits: Callable[[int], b
             await anyio.sleep(0.2)
 
 
+async def node_storing_a_session(stack: ExitStack, db: str, tmp_path: Path, edits: int
+                                 ) -> tuple[str, RunningNode, Client, str, int]:
+    """Redis, node "a" with its trace writer, and a learner whose first `edits` are stored:
+    the Redis URL, the node, the learner, the session and the seq of the last edit."""
+    redis_url = stack.enter_context(redis_server(tmp_path / "redis"))
+    node = stack.enter_context(running_node(db, tmp_path / "a", REDIS_URL=redis_url,
+                                            NODE_ID="a", **WRITER_ENV))
+    learner, sid = await learner_session(node)
+    first = await type_code(learner, sid, edits, "before")
+    assert await wait_stored(db, sid, first, 30) == list(range(1, first + 1))
+    return redis_url, node, learner, sid, first
+
+
 async def test_a_writer_killed_mid_batch_and_another_taking_over_store_each_event_once(
         database_url: str, tmp_path: Path) -> None:
     db = fresh_database(database_url)
     with ExitStack() as stack:
-        redis_url = stack.enter_context(redis_server(tmp_path / "redis"))
-        a = stack.enter_context(running_node(db, tmp_path / "a", REDIS_URL=redis_url,
-                                             NODE_ID="a", **WRITER_ENV))
-        learner, sid = await learner_session(a)
-        first = await type_code(learner, sid, 10, "before")
-        assert await wait_stored(db, sid, first, 30) == list(range(1, first + 1))
+        redis_url, a, learner, sid, first = await node_storing_a_session(stack, db, tmp_path, 10)
 
         # Writes to the table now wait: node a's writer reads a batch, and hangs in its INSERT.
         blocker = await asyncpg.connect(db)
@@ -142,12 +150,7 @@ async def test_the_trace_writer_is_a_process_of_its_own_restarted_and_gone_with_
         database_url: str, tmp_path: Path) -> None:
     db = fresh_database(database_url)
     with ExitStack() as stack:
-        redis_url = stack.enter_context(redis_server(tmp_path / "redis"))
-        node = stack.enter_context(running_node(db, tmp_path / "a", REDIS_URL=redis_url,
-                                                NODE_ID="a", **WRITER_ENV))
-        learner, sid = await learner_session(node)
-        first = await type_code(learner, sid, 5, "before")
-        assert await wait_stored(db, sid, first, 30) == list(range(1, first + 1))
+        _, node, learner, sid, _ = await node_storing_a_session(stack, db, tmp_path, 5)
         [writer] = writer_processes(node)
         assert writer.nice() == 10  # the node's sessions come first
         writer.kill()
