@@ -458,14 +458,13 @@ async def ramp(bench: Bench, config: str, subscribers: int) -> None:
         "ceiling": "not reached" if not failed else f"failed at {failed:,.0f}/s"}))
 
 
-async def sessions(bench: Bench) -> None:
-    """(b) Many small sessions, learners sending 2 updates a second."""
-    args, system = bench.args, bench.system
-    count, workers = args.sessions, len(bench.workers)
+async def open_sessions(bench: Bench, count: int) -> None:
+    """`count` sessions of 1 learner and 2 observers, the observers on the next nodes round and
+    on other load workers than their learner."""
+    system, workers = bench.system, len(bench.workers)
     learners = mint(await system.accounts(count, ["learner"]), ["learner"])
     observers = mint(await system.accounts(2 * count, ["admin", "learner"]),
                      ["admin", "learner"])
-    began = time.monotonic()
     batches: dict[int, list[tuple[int, Spec]]] = {w: [] for w in range(workers)}
     for s, token in enumerate(learners):
         spec = Spec(system.urls[bench.node(s)], token, None, True, True, False)
@@ -486,6 +485,14 @@ async def sessions(bench: Bench) -> None:
             observing[(s + k) % workers].append(
                 Spec(system.urls[bench.node(s + k)], token, rooms[s], False, False, True))
     await asyncio.gather(*(bench.open(w, specs) for w, specs in observing.items()))
+
+
+async def sessions(bench: Bench) -> None:
+    """(b) Many small sessions, learners sending 2 updates a second."""
+    args, system = bench.args, bench.system
+    count, workers = args.sessions, len(bench.workers)
+    began = time.monotonic()
+    await open_sessions(bench, count)
     await bench.quiet()
     print(f"  {system.name}: {count} sessions joined in {time.monotonic() - began:.1f} s",
           flush=True)

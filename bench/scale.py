@@ -51,6 +51,7 @@ from bench.fanout import (
     load_options,
     measure,
     mint,
+    open_sessions,
     postgres,
     raise_open_files,
     redis_process,
@@ -119,27 +120,7 @@ async def many_sessions(bench: Bench, config: str) -> None:
     """(b) Sessions of 1 learner + 2 observers; the observers on the next nodes round."""
     args, system = bench.args, bench.system
     count, workers = args.sessions, len(bench.workers)
-    learners = mint(await system.accounts(count, ["learner"]), ["learner"])
-    observers = mint(await system.accounts(2 * count, ["admin", "learner"]),
-                     ["admin", "learner"])
-    batches: dict[int, list[tuple[int, Spec]]] = {w: [] for w in range(workers)}
-    for s, token in enumerate(learners):
-        batches[s % workers].append(
-            (s, Spec(system.urls[bench.node(s)], token, None, True, True, False)))
-    rooms: dict[int, str] = {}
-
-    async def open_learners(worker: int, batch: list[tuple[int, Spec]]) -> None:
-        opened = await bench.open(worker, [spec for _, spec in batch])
-        rooms.update({s: room for (s, _), room in zip(batch, opened, strict=True)})
-
-    await asyncio.gather(*(open_learners(w, b) for w, b in batches.items()))
-    observing: dict[int, list[Spec]] = {w: [] for w in range(workers)}
-    for s in range(count):
-        for k in (1, 2):
-            observing[(s + k) % workers].append(Spec(
-                system.urls[bench.node(s + k)], observers[2 * s + k - 1], rooms[s], False,
-                False, True))
-    await asyncio.gather(*(bench.open(w, specs) for w, specs in observing.items()))
+    await open_sessions(bench, count)
     await bench.quiet()
     everyone = list(range(workers))
     await bench.step(everyone, 2.0, 1.5, 2)  # warm-up, not shown
